@@ -1,0 +1,95 @@
+package persistence
+
+import (
+	"fmt"
+	"time"
+)
+
+// The ownership rules as pure functions. The local stores apply them inside
+// their transactions; the SQL store reads the same values inside a
+// SERIALIZABLE transaction, applies the same functions, and makes its writes
+// conditional on what it read. Keeping them here means one table of tests
+// covers every store's decisions.
+
+// ProfileState is what a store holds for a profile besides its documents.
+type ProfileState struct {
+	Owner         string // "" when unowned
+	Epoch         int64
+	Seq           int64
+	SchemaVersion int64
+	// Deleted marks an erased profile. Its documents and records are gone,
+	// but the row keeps the epoch, so a re-created profile continues the
+	// epoch sequence: a stale activation from before the delete can never
+	// match the new one's epoch, even on the same node.
+	Deleted bool
+}
+
+// Exists says whether the state describes a live (not erased) profile.
+func (p *ProfileState) Exists() bool { return p != nil && !p.Deleted }
+
+// LeaseLive says whether a lease expiring at expiresAt is still live at now.
+// A zero expiresAt (owner node unknown or released) is never live.
+func LeaseLive(expiresAt, now time.Time) bool {
+	return !expiresAt.IsZero() && expiresAt.After(now)
+}
+
+// CheckOwnLease is the precondition for taking ownership: the acquiring
+// node's own lease must be live. found is false when the node is not
+// registered (never, or released).
+func CheckOwnLease(nodeID string, found bool, expiresAt, now time.Time) error {
+	if !found {
+		return fmt.Errorf("node %q is not registered or was released: %w", nodeID, ErrLeaseExpired)
+	}
+	if !LeaseLive(expiresAt, now) {
+		return fmt.Errorf("node %q lease lapsed %s ago: %w", nodeID, now.Sub(expiresAt).Round(time.Millisecond), ErrLeaseExpired)
+	}
+	return nil
+}
+
+// DecideAcquire applies the takeover rule. cur is nil when the profile never
+// existed; ownerLease is the current owner's lease expiry (zero if the owner
+// node is gone). It returns the new epoch, or a *HeldError. The profile is
+// (re)created when !cur.Exists().
+func DecideAcquire(key ProfileKey, cur *ProfileState, ownerLease time.Time, nodeID string, now time.Time) (int64, error) {
+	if cur == nil {
+		return 1, nil
+	}
+	if cur.Deleted || cur.Owner == "" || cur.Owner == nodeID || !LeaseLive(ownerLease, now) {
+		return cur.Epoch + 1, nil
+	}
+	return 0, &HeldError{Key: key, Holder: cur.Owner, Epoch: cur.Epoch, LeaseExpiresAt: ownerLease, Now: now}
+}
+
+// CheckOwnedAt is the precondition for Release and Delete.
+func CheckOwnedAt(key ProfileKey, cur *ProfileState, nodeID string, epoch int64) error {
+	if !cur.Exists() {
+		return fmt.Errorf("profile %s: %w", key, ErrNotFound)
+	}
+	if cur.Owner != nodeID || cur.Epoch != epoch {
+		return fmt.Errorf("profile %s: node %q epoch %d, current owner %q epoch %d: %w",
+			key, nodeID, epoch, cur.Owner, cur.Epoch, ErrFenced)
+	}
+	return nil
+}
+
+// ClassifySave decides one row of a batched save.
+func ClassifySave(cur *ProfileState, nodeID string, row SaveRow) SaveOutcome {
+	switch {
+	case !cur.Exists():
+		return SaveGone
+	case cur.Owner != nodeID || cur.Epoch != row.Epoch:
+		return SaveFenced
+	case cur.Seq >= row.Seq:
+		return SaveSuperseded
+	default:
+		return SaveSaved
+	}
+}
+
+// RetainFrom is the oldest Seq kept after saving seq with the given history
+// depth; snapshots with a smaller Seq are deleted. The actor saves with
+// contiguous Seqs, so this keeps exactly depth snapshots; a caller that skips
+// Seqs keeps fewer, never more.
+func RetainFrom(seq int64, depth int) int64 {
+	return seq - int64(depth) + 1
+}

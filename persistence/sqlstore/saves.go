@@ -1,0 +1,225 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hearth-profiles/hearth/persistence"
+)
+
+// qSave writes a whole batch in one statement. The UPDATE is the fence: a
+// row changes only if this node still owns the profile at the row's epoch
+// and the row's seq is newer. Only the rows it returned get their snapshot
+// and idempotency records, so a fenced row writes nothing at all. Each CTE
+// modifies a different table, which CockroachDB allows in one statement; the
+// final SELECT names every CTE so both databases run them all.
+const qSave = `
+WITH v AS (
+    SELECT * FROM unnest($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::BYTEA[], $8::BOOL[])
+        AS v(namespace, profile_id, epoch, save_seq, schema_version, document, release_owner)
+),
+saved AS (
+    UPDATE hearth_profiles AS p
+       SET save_seq = v.save_seq,
+           schema_version = v.schema_version,
+           owner_node = CASE WHEN v.release_owner THEN NULL ELSE p.owner_node END,
+           updated_at = now()
+      FROM v
+     WHERE p.namespace = v.namespace AND p.profile_id = v.profile_id
+       AND p.owner_node = $1 AND p.epoch = v.epoch AND p.save_seq < v.save_seq
+    RETURNING p.namespace, p.profile_id
+),
+snaps AS (
+    INSERT INTO hearth_snapshots (namespace, profile_id, save_seq, epoch, schema_version, document, size_bytes, saved_at)
+    SELECT v.namespace, v.profile_id, v.save_seq, v.epoch, v.schema_version, v.document, length(v.document), now()
+      FROM v JOIN saved ON saved.namespace = v.namespace AND saved.profile_id = v.profile_id
+    RETURNING 1
+),
+recs AS (
+    INSERT INTO hearth_records (namespace, profile_id, record_key, result, save_seq, created_at)
+    SELECT r.namespace, r.profile_id, r.record_key, r.result, r.save_seq, now()
+      FROM unnest($9::TEXT[], $10::TEXT[], $11::TEXT[], $12::BYTEA[], $13::BIGINT[])
+           AS r(namespace, profile_id, record_key, result, save_seq)
+      JOIN saved ON saved.namespace = r.namespace AND saved.profile_id = r.profile_id
+    ON CONFLICT (namespace, profile_id, record_key) DO NOTHING
+    RETURNING 1
+)
+SELECT saved.namespace, saved.profile_id,
+       (SELECT count(*) FROM snaps), (SELECT count(*) FROM recs)
+  FROM saved`
+
+// qSaveClassify reads the rows that did not save, to say why.
+const qSaveClassify = `
+SELECT p.namespace, p.profile_id, p.owner_node, p.epoch, p.save_seq, p.schema_version, p.deleted
+  FROM hearth_profiles AS p
+  JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(namespace, profile_id)
+    ON p.namespace = v.namespace AND p.profile_id = v.profile_id`
+
+// qRetain drops snapshots older than the retention window of each saved row.
+const qRetain = `
+DELETE FROM hearth_snapshots AS s
+ USING unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[]) AS v(namespace, profile_id, keep_from)
+ WHERE s.namespace = v.namespace AND s.profile_id = v.profile_id AND s.save_seq < v.keep_from`
+
+// saveArgs is the batch as column arrays, the shape unnest wants.
+type saveArgs struct {
+	ns, id               []string
+	epoch, seq, schema   []int64
+	doc                  [][]byte
+	release              []bool
+	recNS, recID, recKey []string
+	recResult            [][]byte
+	recSeq               []int64
+}
+
+func columns(rows []persistence.SaveRow) saveArgs {
+	a := saveArgs{
+		ns: make([]string, len(rows)), id: make([]string, len(rows)),
+		epoch: make([]int64, len(rows)), seq: make([]int64, len(rows)), schema: make([]int64, len(rows)),
+		doc: make([][]byte, len(rows)), release: make([]bool, len(rows)),
+	}
+	for i, r := range rows {
+		a.ns[i], a.id[i] = r.Key.Namespace, r.Key.ID
+		a.epoch[i], a.seq[i], a.schema[i] = r.Epoch, r.Seq, r.SchemaVersion
+		a.doc[i], a.release[i] = r.Document, r.Release
+		if a.doc[i] == nil {
+			a.doc[i] = []byte{} // NOT NULL column; an empty document is still a document
+		}
+		for _, rec := range r.Records {
+			a.recNS = append(a.recNS, r.Key.Namespace)
+			a.recID = append(a.recID, r.Key.ID)
+			a.recKey = append(a.recKey, rec.Key)
+			res := rec.Result
+			if res == nil {
+				res = []byte{}
+			}
+			a.recResult = append(a.recResult, res)
+			a.recSeq = append(a.recSeq, r.Seq)
+		}
+	}
+	// pgx encodes a nil slice as NULL, and unnest(NULL) would fail to type.
+	if a.recNS == nil {
+		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq = []string{}, []string{}, []string{}, [][]byte{}, []int64{}
+	}
+	return a
+}
+
+// Save writes a batch of fenced snapshots in one transaction.
+func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.SaveRow) ([]persistence.SaveResult, error) {
+	if err := persistence.ValidateNodeID(nodeID); err != nil {
+		return nil, err
+	}
+	if err := s.limits.ValidateSaveBatch(rows); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return []persistence.SaveResult{}, nil
+	}
+	a := columns(rows)
+	var results []persistence.SaveResult
+	err := s.runTx(ctx, func(tx pgx.Tx) error {
+		results = make([]persistence.SaveResult, len(rows))
+		index := make(map[persistence.ProfileKey]int, len(rows))
+		for i, r := range rows {
+			index[r.Key] = i
+			results[i] = persistence.SaveResult{Key: r.Key}
+		}
+		saved, err := s.saveStatement(ctx, tx, nodeID, a)
+		if err != nil {
+			return err
+		}
+		var keepNS, keepID []string
+		var keepFrom []int64
+		for _, k := range saved {
+			i := index[k]
+			results[i].Outcome, results[i].Epoch, results[i].Seq = persistence.SaveSaved, rows[i].Epoch, rows[i].Seq
+			keepNS, keepID = append(keepNS, k.Namespace), append(keepID, k.ID)
+			keepFrom = append(keepFrom, persistence.RetainFrom(rows[i].Seq, s.limits.HistoryDepth))
+		}
+		if len(saved) < len(rows) {
+			if err := classify(ctx, tx, nodeID, rows, results); err != nil {
+				return err
+			}
+		}
+		if len(keepNS) > 0 {
+			if _, err := tx.Exec(ctx, qRetain, keepNS, keepID, keepFrom); err != nil {
+				return fmt.Errorf("retention: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save %d rows for node %q: %w", len(rows), nodeID, err)
+	}
+	return results, nil
+}
+
+func (s *Store) saveStatement(ctx context.Context, tx pgx.Tx, nodeID string, a saveArgs) ([]persistence.ProfileKey, error) {
+	rs, err := tx.Query(ctx, qSave, nodeID, a.ns, a.id, a.epoch, a.seq, a.schema, a.doc, a.release,
+		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var saved []persistence.ProfileKey
+	for rs.Next() {
+		var k persistence.ProfileKey
+		var snaps, recs int64
+		if err := rs.Scan(&k.Namespace, &k.ID, &snaps, &recs); err != nil {
+			return nil, err
+		}
+		saved = append(saved, k)
+	}
+	return saved, rs.Err()
+}
+
+// classify fills in the outcome of every row the fenced UPDATE skipped,
+// using the same rule the local stores use.
+func classify(ctx context.Context, tx pgx.Tx, nodeID string, rows []persistence.SaveRow, results []persistence.SaveResult) error {
+	var ns, id []string
+	for i, r := range rows {
+		if results[i].Outcome == 0 {
+			ns, id = append(ns, r.Key.Namespace), append(id, r.Key.ID)
+		}
+	}
+	rs, err := tx.Query(ctx, qSaveClassify, ns, id)
+	if err != nil {
+		return fmt.Errorf("classify: %w", err)
+	}
+	defer rs.Close()
+	states := make(map[persistence.ProfileKey]persistence.ProfileState, len(ns))
+	for rs.Next() {
+		var k persistence.ProfileKey
+		var owner *string
+		var st persistence.ProfileState
+		if err := rs.Scan(&k.Namespace, &k.ID, &owner, &st.Epoch, &st.Seq, &st.SchemaVersion, &st.Deleted); err != nil {
+			return fmt.Errorf("classify: %w", err)
+		}
+		st.Owner = deref(owner)
+		states[k] = st
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("classify: %w", err)
+	}
+	for i, r := range rows {
+		if results[i].Outcome != 0 {
+			continue
+		}
+		st, ok := states[r.Key]
+		if !ok || st.Deleted {
+			results[i].Outcome = persistence.SaveGone
+			continue
+		}
+		results[i].Outcome = persistence.ClassifySave(&st, nodeID, r)
+		if results[i].Outcome == persistence.SaveSaved {
+			// The fenced UPDATE skipped a row the rule would save: the two
+			// disagree, which must never be papered over.
+			return fmt.Errorf("classify %s: store and rules disagree (state %+v, row epoch %d seq %d)",
+				r.Key, st, r.Epoch, r.Seq)
+		}
+		results[i].Epoch, results[i].Seq = st.Epoch, st.Seq
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package persistence
+
+import "time"
+
+// ProfileKey names one profile: a namespace (a game, or a kind of data in a
+// game) and the profile's id inside it.
+type ProfileKey struct {
+	Namespace string
+	ID        string
+}
+
+func (k ProfileKey) String() string { return k.Namespace + "/" + k.ID }
+
+// NodeInfo describes one node incarnation. ID is new for every process start,
+// so a restarted node never inherits the leases or epochs of its predecessor.
+type NodeInfo struct {
+	ID      string
+	Address string // where the node serves (informational; shown in HeldError logs and status)
+}
+
+// Lease is a node's right to own profiles, valid until ExpiresAt by the
+// store's clock. Now is the store's clock when the lease was granted; a node
+// turns the lease into a local deadline with its own monotonic clock,
+// starting from before it sent the request, so clock differences between the
+// node and the store never lengthen the lease.
+type Lease struct {
+	NodeID    string
+	ExpiresAt time.Time
+	Now       time.Time
+}
+
+// TTL is the lease's length as granted.
+func (l Lease) TTL() time.Duration { return l.ExpiresAt.Sub(l.Now) }
+
+// Snapshot is one saved state of a profile's document.
+type Snapshot struct {
+	Key           ProfileKey
+	Seq           int64 // the save counter; strictly increasing per profile, across owners
+	Epoch         int64 // the ownership epoch that wrote it
+	SchemaVersion int64 // the document's schema version (see the migrations in actors)
+	Document      []byte
+	SavedAt       time.Time // store clock
+}
+
+// VersionInfo describes a retained snapshot without its document.
+type VersionInfo struct {
+	Seq           int64
+	Epoch         int64
+	SchemaVersion int64
+	Size          int
+	SavedAt       time.Time
+}
+
+// Acquired is the result of taking ownership of a profile.
+type Acquired struct {
+	Key   ProfileKey
+	Epoch int64 // the new ownership epoch; every write must carry it
+	// Created is true when the profile did not exist: the caller starts from
+	// its template and Snapshot is nil.
+	Created bool
+	// Snapshot is the newest saved document, or nil if the profile exists but
+	// has never been saved.
+	Snapshot *Snapshot
+	// PreviousOwner is the node that owned the profile before, if any (this
+	// node itself for a re-acquire; a node whose lease lapsed for a takeover).
+	PreviousOwner string
+}
+
+// Holder reports who owns a profile.
+type Holder struct {
+	Key   ProfileKey
+	Node  string // empty when unowned (released)
+	Epoch int64
+	Seq   int64 // newest saved snapshot, 0 if none
+	// LeaseExpiresAt is the owner node's lease expiry (zero when unowned or
+	// the owner node is gone). Live is LeaseExpiresAt > Now by the store's clock.
+	LeaseExpiresAt time.Time
+	Now            time.Time
+	Live           bool
+}
+
+// Record is an idempotency record: the result of applying an operation that
+// carried an idempotency key (a purchase receipt id, a client request id).
+// It is written in the same transaction as the snapshot that holds the
+// operation's effect, so the two commit or vanish together.
+type Record struct {
+	Key    string
+	Result []byte
+}
+
+// StoredRecord is a Record as read back.
+type StoredRecord struct {
+	Profile   ProfileKey
+	Key       string
+	Result    []byte
+	Seq       int64 // the snapshot that applied it
+	CreatedAt time.Time
+}
+
+// RecordQuery pages through a profile's records in the order they were
+// applied (by Seq, then Key). A zero AfterSeq/AfterKey starts at the
+// beginning; pass the last record of a page to continue.
+type RecordQuery struct {
+	AfterSeq int64
+	AfterKey string
+	Limit    int // 0 means DefaultRecordPage; at most MaxRecordPage
+}
+
+// SaveRow is one profile's snapshot in a batched save.
+type SaveRow struct {
+	Key           ProfileKey
+	Epoch         int64 // the caller's ownership epoch
+	Seq           int64 // must be greater than the stored Seq; the actor uses stored+1
+	SchemaVersion int64
+	Document      []byte
+	Records       []Record // idempotency records applied by this snapshot
+	// Release gives up ownership in the same write (passivation, drain):
+	// the profile is left unowned and any node may acquire it at once.
+	Release bool
+}
+
+// SaveOutcome says what happened to one row of a batched save.
+type SaveOutcome int
+
+const (
+	// SaveSaved: the snapshot and its records committed.
+	SaveSaved SaveOutcome = iota + 1
+	// SaveFenced: the caller no longer holds the epoch; nothing was written.
+	SaveFenced
+	// SaveGone: the profile was deleted; nothing was written.
+	SaveGone
+	// SaveSuperseded: the caller holds the epoch but the store already has a
+	// snapshot with this Seq or a newer one (a retried save after an
+	// ambiguous commit). Nothing was written; the stored snapshot stands.
+	SaveSuperseded
+)
+
+func (o SaveOutcome) String() string {
+	switch o {
+	case SaveSaved:
+		return "saved"
+	case SaveFenced:
+		return "fenced"
+	case SaveGone:
+		return "gone"
+	case SaveSuperseded:
+		return "superseded"
+	default:
+		return "unknown"
+	}
+}
+
+// SaveResult is the outcome of one SaveRow, in the same order as the rows.
+type SaveResult struct {
+	Key     ProfileKey
+	Outcome SaveOutcome
+	// Epoch and Seq are the stored values after the save (for a fenced row,
+	// the epoch that fenced it; zero for a gone row).
+	Epoch int64
+	Seq   int64
+}
