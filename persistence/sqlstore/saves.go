@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -57,11 +58,19 @@ SELECT p.namespace, p.profile_id, p.owner_node, p.epoch, p.save_seq, p.schema_ve
   JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(namespace, profile_id)
     ON p.namespace = v.namespace AND p.profile_id = v.profile_id`
 
-// qRetain drops snapshots older than the retention window of each saved row.
+// qRetain drops snapshots that fell out of the retention window. It is sent
+// in the same round trip as qSave (a pipelined batch in one transaction), so
+// it cannot use qSave's result; instead it joins the profile row and acts
+// only where this batch's save landed (stored seq and epoch equal the row's).
+// A superseded retry of the same seq trims the same window, which is harmless.
 const qRetain = `
 DELETE FROM hearth_snapshots AS s
- USING unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[]) AS v(namespace, profile_id, keep_from)
- WHERE s.namespace = v.namespace AND s.profile_id = v.profile_id AND s.save_seq < v.keep_from`
+ USING unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
+       AS v(namespace, profile_id, epoch, save_seq, keep_from),
+       hearth_profiles AS p
+ WHERE p.namespace = v.namespace AND p.profile_id = v.profile_id
+   AND p.epoch = v.epoch AND p.save_seq = v.save_seq
+   AND s.namespace = v.namespace AND s.profile_id = v.profile_id AND s.save_seq < v.keep_from`
 
 // saveArgs is the batch as column arrays, the shape unnest wants.
 type saveArgs struct {
@@ -72,18 +81,21 @@ type saveArgs struct {
 	recNS, recID, recKey []string
 	recResult            [][]byte
 	recSeq               []int64
+	keepFrom             []int64 // oldest seq retained after this save
 }
 
-func columns(rows []persistence.SaveRow) saveArgs {
+func columns(rows []persistence.SaveRow, depth int) saveArgs {
 	a := saveArgs{
 		ns: make([]string, len(rows)), id: make([]string, len(rows)),
 		epoch: make([]int64, len(rows)), seq: make([]int64, len(rows)), schema: make([]int64, len(rows)),
 		doc: make([][]byte, len(rows)), release: make([]bool, len(rows)),
+		keepFrom: make([]int64, len(rows)),
 	}
 	for i, r := range rows {
 		a.ns[i], a.id[i] = r.Key.Namespace, r.Key.ID
 		a.epoch[i], a.seq[i], a.schema[i] = r.Epoch, r.Seq, r.SchemaVersion
 		a.doc[i], a.release[i] = r.Document, r.Release
+		a.keepFrom[i] = persistence.RetainFrom(r.Seq, depth)
 		if a.doc[i] == nil {
 			a.doc[i] = []byte{} // NOT NULL column; an empty document is still a document
 		}
@@ -117,7 +129,7 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 	if len(rows) == 0 {
 		return []persistence.SaveResult{}, nil
 	}
-	a := columns(rows)
+	a := columns(rows, s.limits.HistoryDepth)
 	var results []persistence.SaveResult
 	err := s.runTx(ctx, func(tx pgx.Tx) error {
 		results = make([]persistence.SaveResult, len(rows))
@@ -126,27 +138,16 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 			index[r.Key] = i
 			results[i] = persistence.SaveResult{Key: r.Key}
 		}
-		saved, err := s.saveStatement(ctx, tx, nodeID, a)
+		saved, err := saveStatement(ctx, tx, nodeID, a)
 		if err != nil {
 			return err
 		}
-		var keepNS, keepID []string
-		var keepFrom []int64
 		for _, k := range saved {
 			i := index[k]
 			results[i].Outcome, results[i].Epoch, results[i].Seq = persistence.SaveSaved, rows[i].Epoch, rows[i].Seq
-			keepNS, keepID = append(keepNS, k.Namespace), append(keepID, k.ID)
-			keepFrom = append(keepFrom, persistence.RetainFrom(rows[i].Seq, s.limits.HistoryDepth))
 		}
 		if len(saved) < len(rows) {
-			if err := classify(ctx, tx, nodeID, rows, results); err != nil {
-				return err
-			}
-		}
-		if len(keepNS) > 0 {
-			if _, err := tx.Exec(ctx, qRetain, keepNS, keepID, keepFrom); err != nil {
-				return fmt.Errorf("retention: %w", err)
-			}
+			return classify(ctx, tx, nodeID, rows, results)
 		}
 		return nil
 	})
@@ -156,9 +157,26 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 	return results, nil
 }
 
-func (s *Store) saveStatement(ctx context.Context, tx pgx.Tx, nodeID string, a saveArgs) ([]persistence.ProfileKey, error) {
-	rs, err := tx.Query(ctx, qSave, nodeID, a.ns, a.id, a.epoch, a.seq, a.schema, a.doc, a.release,
+// saveStatement sends the save and the retention delete as one pipelined
+// batch: one round trip for the whole batch of profiles.
+func saveStatement(ctx context.Context, tx pgx.Tx, nodeID string, a saveArgs) ([]persistence.ProfileKey, error) {
+	batch := &pgx.Batch{}
+	batch.Queue(qSave, nodeID, a.ns, a.id, a.epoch, a.seq, a.schema, a.doc, a.release,
 		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq)
+	batch.Queue(qRetain, a.ns, a.id, a.epoch, a.seq, a.keepFrom)
+	br := tx.SendBatch(ctx, batch)
+	saved, err := readSaved(br)
+	if err != nil {
+		return nil, errors.Join(err, br.Close())
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, errors.Join(fmt.Errorf("retention: %w", err), br.Close())
+	}
+	return saved, br.Close()
+}
+
+func readSaved(br pgx.BatchResults) ([]persistence.ProfileKey, error) {
+	rs, err := br.Query()
 	if err != nil {
 		return nil, err
 	}

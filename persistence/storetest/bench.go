@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,7 @@ func BenchSave(b *testing.B, s persistence.Store, batch, writers int) {
 	sets := make([][]owned, writers)
 	for w := range sets {
 		for i := 0; i < batch; i++ {
-			key := persistence.ProfileKey{Namespace: "bench", ID: fmt.Sprintf("save-%d-%d-%d", batch, w, i)}
+			key := persistence.ProfileKey{Namespace: "bench", ID: spreadID("save", w, i)}
 			a, err := s.Acquire(ctx, node, key)
 			if err != nil {
 				b.Fatal(err)
@@ -91,7 +92,7 @@ func BenchAcquire(b *testing.B, s persistence.Store, workers int) {
 	for w := range keys {
 		var rows []persistence.SaveRow
 		for i := 0; i < perWorker; i++ {
-			key := persistence.ProfileKey{Namespace: "bench", ID: fmt.Sprintf("acq-%d-%d", w, i)}
+			key := persistence.ProfileKey{Namespace: "bench", ID: spreadID("acq", w, i)}
 			a, err := s.Acquire(ctx, node, key)
 			if err != nil {
 				b.Fatal(err)
@@ -119,6 +120,16 @@ func BenchAcquire(b *testing.B, s persistence.Store, workers int) {
 		return nil
 	})
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "acquires/s")
+}
+
+// spreadID makes profile ids that scatter over the key space, as real player
+// ids do. Ids like "save-0-1", "save-0-2" would put every writer's rows on
+// the same few index pages, where a page-granular lock manager (PostgreSQL's
+// SERIALIZABLE) sees conflicts between writers that share no profile.
+func spreadID(kind string, w, i int) string {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s-%d-%d", kind, w, i)
+	return fmt.Sprintf("%08x-%s-%d-%d", h.Sum32(), kind, w, i)
 }
 
 // runWorkers runs fn for workers goroutines with the benchmark timer on,

@@ -1,0 +1,113 @@
+package persistence
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestDecideAcquire(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	live, lapsed := now.Add(time.Second), now.Add(-time.Second)
+	key := ProfileKey{Namespace: "game", ID: "p1"}
+	cases := []struct {
+		name       string
+		cur        *ProfileState
+		ownerLease time.Time
+		wantEpoch  int64
+		wantHeld   bool
+	}{
+		{"absent creates at epoch 1", nil, time.Time{}, 1, false},
+		{"tombstone continues the epoch", &ProfileState{Epoch: 7, Deleted: true}, time.Time{}, 8, false},
+		{"unowned", &ProfileState{Epoch: 3}, time.Time{}, 4, false},
+		{"owned by self (re-activation)", &ProfileState{Owner: "me", Epoch: 3}, live, 4, false},
+		{"owner lease lapsed", &ProfileState{Owner: "other", Epoch: 3}, lapsed, 4, false},
+		{"owner lease ends exactly now", &ProfileState{Owner: "other", Epoch: 3}, now, 4, false},
+		{"owner node gone (zero lease)", &ProfileState{Owner: "other", Epoch: 3}, time.Time{}, 4, false},
+		{"owner lease live", &ProfileState{Owner: "other", Epoch: 3}, live, 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			epoch, err := DecideAcquire(key, tc.cur, tc.ownerLease, "me", now)
+			var held *HeldError
+			if tc.wantHeld {
+				if !errors.As(err, &held) || !errors.Is(err, ErrHeld) {
+					t.Fatalf("want *HeldError, got %v", err)
+				}
+				if held.Holder != "other" || held.Epoch != 3 || held.Remaining() != time.Second {
+					t.Fatalf("HeldError = %+v", held)
+				}
+				return
+			}
+			if err != nil || epoch != tc.wantEpoch {
+				t.Fatalf("got epoch %d, err %v; want %d", epoch, err, tc.wantEpoch)
+			}
+		})
+	}
+}
+
+func TestCheckOwnLease(t *testing.T) {
+	now := time.Unix(1000, 0)
+	if err := CheckOwnLease("n", true, now.Add(time.Millisecond), now); err != nil {
+		t.Fatalf("live lease refused: %v", err)
+	}
+	for name, c := range map[string]struct {
+		found bool
+		exp   time.Time
+	}{"unregistered": {false, time.Time{}}, "lapsed": {true, now.Add(-time.Millisecond)}, "at expiry": {true, now}} {
+		if err := CheckOwnLease("n", c.found, c.exp, now); !errors.Is(err, ErrLeaseExpired) {
+			t.Errorf("%s: got %v, want ErrLeaseExpired", name, err)
+		}
+	}
+}
+
+func TestClassifySave(t *testing.T) {
+	row := SaveRow{Epoch: 5, Seq: 10}
+	cases := []struct {
+		name string
+		cur  *ProfileState
+		want SaveOutcome
+	}{
+		{"absent", nil, SaveGone},
+		{"deleted", &ProfileState{Epoch: 5, Seq: 9, Deleted: true}, SaveGone},
+		{"other owner", &ProfileState{Owner: "x", Epoch: 5, Seq: 9}, SaveFenced},
+		{"released", &ProfileState{Epoch: 5, Seq: 9}, SaveFenced},
+		{"newer epoch", &ProfileState{Owner: "me", Epoch: 6, Seq: 9}, SaveFenced},
+		{"same seq stored", &ProfileState{Owner: "me", Epoch: 5, Seq: 10}, SaveSuperseded},
+		{"newer seq stored", &ProfileState{Owner: "me", Epoch: 5, Seq: 11}, SaveSuperseded},
+		{"saves", &ProfileState{Owner: "me", Epoch: 5, Seq: 9}, SaveSaved},
+		{"saves after gap", &ProfileState{Owner: "me", Epoch: 5, Seq: 2}, SaveSaved},
+	}
+	for _, tc := range cases {
+		if got := ClassifySave(tc.cur, "me", row); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCheckOwnedAt(t *testing.T) {
+	key := ProfileKey{Namespace: "g", ID: "p"}
+	if err := CheckOwnedAt(key, &ProfileState{Owner: "me", Epoch: 2}, "me", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOwnedAt(key, nil, "me", 2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("absent: %v", err)
+	}
+	if err := CheckOwnedAt(key, &ProfileState{Epoch: 2, Deleted: true}, "me", 2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted: %v", err)
+	}
+	for _, cur := range []*ProfileState{{Owner: "me", Epoch: 3}, {Owner: "x", Epoch: 2}, {Epoch: 2}} {
+		if err := CheckOwnedAt(key, cur, "me", 2); !errors.Is(err, ErrFenced) {
+			t.Fatalf("%+v: %v", cur, err)
+		}
+	}
+}
+
+func TestRetainFrom(t *testing.T) {
+	if got := RetainFrom(10, 3); got != 8 {
+		t.Fatalf("RetainFrom(10,3) = %d, want 8 (keeps 8, 9, 10)", got)
+	}
+	if got := RetainFrom(1, 10); got > 1 {
+		t.Fatalf("RetainFrom(1,10) = %d would drop the only snapshot", got)
+	}
+}
