@@ -51,15 +51,11 @@ type nodeValue struct {
 	Released   bool
 }
 
-// profileValue is a profile's ownership state. Deleted marks a tombstone left
-// by Delete: the profile does not exist for every read and write, but its
-// last epoch is remembered so a later Acquire issues a greater one (epochs
-// never repeat for a key, so a stale activation from before the delete stays
-// fenced).
+// profileValue is a profile's ownership state. State.Deleted marks a
+// tombstone left by Delete (see persistence.ProfileState).
 type profileValue struct {
 	State   persistence.ProfileState
 	Created time.Time
-	Deleted bool
 }
 
 // snapshotValue is one saved document.
@@ -157,7 +153,7 @@ func encodeProfile(v profileValue) []byte {
 	e.i64(v.State.Seq)
 	e.i64(v.State.SchemaVersion)
 	e.time(v.Created)
-	e.bool(v.Deleted)
+	e.bool(v.State.Deleted)
 	return e.b
 }
 
@@ -170,7 +166,7 @@ func decodeProfile(b []byte) (profileValue, error) {
 	v.State.Seq = d.i64()
 	v.State.SchemaVersion = d.i64()
 	v.Created = d.time()
-	v.Deleted = d.bool()
+	v.State.Deleted = d.bool()
 	return v, d.finish()
 }
 

@@ -40,7 +40,7 @@ func TestProfileRoundTrip(t *testing.T) {
 	for _, v := range []profileValue{
 		{},
 		{State: persistence.ProfileState{Owner: "node-1", Epoch: 7, Seq: 42, SchemaVersion: 3}, Created: t0},
-		{State: persistence.ProfileState{Epoch: 1<<63 - 1, Seq: -1, SchemaVersion: -1 << 63}, Created: tEpoch, Deleted: true},
+		{State: persistence.ProfileState{Epoch: 1<<63 - 1, Seq: -1, SchemaVersion: -1 << 63, Deleted: true}, Created: tEpoch},
 	} {
 		got, err := decodeProfile(encodeProfile(v))
 		if err != nil {

@@ -233,7 +233,7 @@ func getProfile(tx kvTx, key persistence.ProfileKey) (cur *persistence.ProfileSt
 	if err != nil {
 		return nil, profileValue{}, false, fmt.Errorf("profile %s: %w", key, err)
 	}
-	if pv.Deleted {
+	if pv.State.Deleted {
 		return nil, pv, true, nil
 	}
 	st := pv.State
@@ -267,10 +267,8 @@ func (s *Store) Acquire(ctx context.Context, nodeID string, key persistence.Prof
 		}
 		decideOn := cur
 		if cur == nil && exists {
-			// A deleted profile's tombstone: decide as for an unowned profile
-			// at its last epoch, so the new epoch is greater than any issued
-			// before for this key (DecideAcquire would restart at 1).
-			decideOn = &persistence.ProfileState{Epoch: pv.State.Epoch}
+			// A tombstone: DecideAcquire continues its epoch sequence.
+			decideOn = &pv.State
 		}
 		var ownerLease time.Time
 		if cur != nil {
@@ -350,7 +348,7 @@ func (s *Store) Delete(ctx context.Context, nodeID string, key persistence.Profi
 				return err
 			}
 		}
-		tomb := profileValue{State: persistence.ProfileState{Epoch: cur.Epoch}, Deleted: true}
+		tomb := profileValue{State: persistence.ProfileState{Epoch: cur.Epoch, Deleted: true}}
 		return tx.Put(bucketProfiles, profileKeyBytes(key), encodeProfile(tomb))
 	})
 	if err != nil {
