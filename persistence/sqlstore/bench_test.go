@@ -13,7 +13,7 @@ import (
 // the commands and figures). Each sub-benchmark gets a fresh database.
 
 func BenchmarkSave(b *testing.B) {
-	for _, writers := range []int{1, 8} {
+	for _, writers := range []int{1, 4} {
 		for _, batch := range []int{1, 10, 100, 500} {
 			b.Run(fmt.Sprintf("writers=%d/batch=%d", writers, batch), func(b *testing.B) {
 				s := openTestStore(b, persistence.Limits{})
