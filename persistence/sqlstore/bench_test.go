@@ -13,8 +13,15 @@ import (
 // the commands and figures). Each sub-benchmark gets a fresh database.
 
 func BenchmarkSave(b *testing.B) {
+	// One writer is a node's group commit; four show what concurrent
+	// batches cost on PostgreSQL. Four writers of 500-row batches are left
+	// out: their predicate locks cover so many index pages that one run in
+	// three exhausted its retries (docs/BENCHMARKS.md).
 	for _, writers := range []int{1, 4} {
 		for _, batch := range []int{1, 10, 100, 500} {
+			if writers > 1 && batch > 100 {
+				continue
+			}
 			b.Run(fmt.Sprintf("writers=%d/batch=%d", writers, batch), func(b *testing.B) {
 				s := openTestStore(b, persistence.Limits{})
 				prefill(b, s)

@@ -11,8 +11,8 @@ func TestLoadMigrationsEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 6 {
-		t.Fatalf("want at least 6 migrations, got %d", len(ms))
+	if len(ms) < 5 {
+		t.Fatalf("want at least 5 migrations, got %d", len(ms))
 	}
 	for i, m := range ms {
 		if m.Version != int64(i+1) {
