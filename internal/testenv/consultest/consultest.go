@@ -37,7 +37,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,6 +49,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hearth-profiles/hearth/internal/testenv/sharedmain"
 
 	"github.com/hearth-profiles/hearth/internal/testenv/freeport"
 )
@@ -259,7 +260,7 @@ func (a *Agent) launch(ctx context.Context) error {
 	a.proc = p
 
 	if err := a.waitReady(ctx, p); err != nil {
-		return fmt.Errorf("consultest: agent on %s: %w\nlog %s:\n%s", a.addr, err, logPath, fileTail(logPath))
+		return fmt.Errorf("consultest: agent on %s: %w\nlog %s:\n%s", a.addr, err, logPath, sharedmain.FileTail(logPath))
 	}
 	return nil
 }
@@ -274,7 +275,7 @@ func (a *Agent) killProcess() error {
 	a.proc = nil
 	select {
 	case <-p.done:
-		return fmt.Errorf("consultest: agent had already exited: %v\nlog %s:\n%s", p.waitErr, p.logPath, fileTail(p.logPath))
+		return fmt.Errorf("consultest: agent had already exited: %v\nlog %s:\n%s", p.waitErr, p.logPath, sharedmain.FileTail(p.logPath))
 	default:
 	}
 	// Consul exits non-zero on SIGTERM, so the exit status says nothing
@@ -360,28 +361,9 @@ func (a *Agent) leader(ctx context.Context) (string, error) {
 // it reports why and returns 1, so a missing Consul fails the run instead of
 // silently skipping the integration tests.
 func Main(m *testing.M, agent **Agent) int {
-	// So that -test.v and friends are known; Start itself ignores flags.
-	if !flag.Parsed() {
-		flag.Parse()
-	}
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-	a, err := Start(ctx, Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "consultest: cannot start Consul for tests: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "consultest: Consul ready at %s after %v\n", a.HTTPAddr(), time.Since(began).Round(time.Millisecond))
-	*agent = a
-	code := m.Run()
-	if err := a.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "consultest: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return sharedmain.Run(m, "consultest", "Consul", resolveTimeout,
+		func(ctx context.Context) (*Agent, error) { return Start(ctx, Options{}) },
+		func(x *Agent) string { return x.HTTPAddr() }, agent)
 }
 
 // resolveBin finds the consul binary; see the package doc for the order.
@@ -407,7 +389,7 @@ func resolveBin(ctx context.Context, bin string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("consultest: go tool -n consul in %s: %w\n%s", root, err, tail([]byte(stderr.String())))
+		return "", fmt.Errorf("consultest: go tool -n consul in %s: %w\n%s", root, err, sharedmain.Tail([]byte(stderr.String())))
 	}
 	path := strings.TrimSpace(string(out))
 	if path == "" {
@@ -431,23 +413,4 @@ func repoRoot() (string, error) {
 			return "", fmt.Errorf("consultest: no tools/go.mod in %s or its parents; set %s", wd, EnvBin)
 		}
 	}
-}
-
-// tailBytes is how much of a log goes into an error: enough for the agent's
-// last few lines without burying the message.
-const tailBytes = 4096
-
-func tail(b []byte) string {
-	if len(b) > tailBytes {
-		b = b[len(b)-tailBytes:]
-	}
-	return strings.TrimRight(string(b), "\n")
-}
-
-func fileTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read log: %v)", err)
-	}
-	return tail(b)
 }

@@ -38,7 +38,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -52,6 +51,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hearth-profiles/hearth/internal/testenv/sharedmain"
 
 	"github.com/jackc/pgx/v5"
 
@@ -184,7 +185,7 @@ func (s *Server) start(ctx context.Context, opts Options) error {
 	initdb := s.command(ctx, "initdb", "-D", s.dataDir(), "-U", serverUser,
 		"--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return fmt.Errorf("pgtest: initdb: %w\n%s", err, tail(out))
+		return fmt.Errorf("pgtest: initdb: %w\n%s", err, sharedmain.Tail(out))
 	}
 
 	// pg_ctl hands -o to a shell, hence the quoting of the socket dir.
@@ -208,7 +209,7 @@ func (s *Server) start(ctx context.Context, opts Options) error {
 	if out, err := pgctl.CombinedOutput(); err != nil {
 		// No log path in the message: the temp dir is deleted on failure.
 		return fmt.Errorf("pgtest: pg_ctl start on port %d: %w\n%s\nserver log:\n%s",
-			port, err, tail(out), fileTail(s.logPath))
+			port, err, sharedmain.Tail(out), sharedmain.FileTail(s.logPath))
 	}
 	s.url = fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", serverUser, port)
 	return nil
@@ -251,7 +252,7 @@ func (s *Server) Stop() error {
 			// shutdown checkpoint would be wasted time.
 			out, err := s.command(ctx, "pg_ctl", "-D", s.dataDir(), "-m", "immediate", "-w", "stop").CombinedOutput()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, tail(out)))
+				errs = append(errs, fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, sharedmain.Tail(out)))
 			}
 		}
 		if err := os.RemoveAll(s.dir); err != nil {
@@ -341,28 +342,9 @@ func (s *Server) exec(ctx context.Context, stmt string) error {
 // reports why and returns 1, so a missing PostgreSQL fails the run instead
 // of silently skipping the integration tests.
 func Main(m *testing.M, srv **Server) int {
-	// So that -test.timeout and friends are known; Start itself ignores flags.
-	if !flag.Parsed() {
-		flag.Parse()
-	}
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), defaultStartTimeout+30*time.Second)
-	s, err := Start(ctx, Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: cannot start PostgreSQL for tests: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "pgtest: PostgreSQL ready at %s after %v\n", s.URL(), time.Since(began).Round(time.Millisecond))
-	*srv = s
-	code := m.Run()
-	if err := s.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	return sharedmain.Run(m, "pgtest", "PostgreSQL", defaultStartTimeout+30*time.Second,
+		func(ctx context.Context) (*Server, error) { return Start(ctx, Options{}) },
+		func(x *Server) string { return x.URL() }, srv)
 }
 
 // databaseURL returns base with its database replaced by name.
@@ -482,23 +464,4 @@ func randomToken() (string, error) {
 		return "", fmt.Errorf("pgtest: random token: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// tailBytes is how much of a log goes into an error: enough for
-// PostgreSQL's last few FATAL lines without burying the message.
-const tailBytes = 4096
-
-func tail(b []byte) string {
-	if len(b) > tailBytes {
-		b = b[len(b)-tailBytes:]
-	}
-	return strings.TrimRight(string(b), "\n")
-}
-
-func fileTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read log: %v)", err)
-	}
-	return tail(b)
 }
