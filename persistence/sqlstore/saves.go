@@ -130,12 +130,16 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 		return []persistence.SaveResult{}, nil
 	}
 	a := columns(rows, s.limits.HistoryDepth)
+	index := make(map[persistence.ProfileKey]int, len(rows))
+	for i, r := range rows {
+		index[r.Key] = i
+	}
 	var results []persistence.SaveResult
 	err := s.runTx(ctx, func(tx pgx.Tx) error {
+		// Fresh per attempt: a retried transaction must not see the
+		// outcomes of an attempt that rolled back.
 		results = make([]persistence.SaveResult, len(rows))
-		index := make(map[persistence.ProfileKey]int, len(rows))
 		for i, r := range rows {
-			index[r.Key] = i
 			results[i] = persistence.SaveResult{Key: r.Key}
 		}
 		saved, err := saveStatement(ctx, tx, nodeID, a)

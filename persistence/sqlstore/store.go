@@ -12,7 +12,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,7 +31,6 @@ type Options struct {
 	TxAttempts int
 	// SkipMigrations leaves the schema alone (for read-only tools).
 	SkipMigrations bool
-	Logger         *slog.Logger
 }
 
 // Store is the SQL persistence.Store.
@@ -40,7 +38,6 @@ type Store struct {
 	pool   *pgxpool.Pool
 	limits persistence.Limits
 	opts   Options
-	log    *slog.Logger
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -58,9 +55,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.TxAttempts <= 0 {
 		opts.TxAttempts = 8
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
 	cfg.MaxConns = opts.MaxConns
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -77,7 +71,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlstore: %w", err)
 		}
 	}
-	return &Store{pool: pool, limits: opts.Limits.WithDefaults(), opts: opts, log: opts.Logger}, nil
+	return &Store{pool: pool, limits: opts.Limits.WithDefaults(), opts: opts}, nil
 }
 
 // Limits reports the limits this store enforces.
