@@ -111,6 +111,9 @@ func (c *Committer) Submit(row persistence.SaveRow, done Done) {
 	c.queue <- request{row: row, done: done}
 }
 
+// Queued reports how many rows wait for a batch (for metrics and tests).
+func (c *Committer) Queued() int { return len(c.queue) }
+
 // Close stops accepting rows, writes every row already queued, and returns
 // when the last batch has been answered.
 func (c *Committer) Close() {

@@ -14,9 +14,9 @@ import (
 // recordingStore answers every row Saved, records batch sizes, and can hold
 // a batch at a gate.
 type recordingStore struct {
-	mu      sync.Mutex
-	batches [][]persistence.SaveRow
-	entered chan int
+	mu        sync.Mutex
+	batches   [][]persistence.SaveRow
+	entered   chan int
 	gate      chan struct{}
 	firstGate chan struct{}
 	fail      error

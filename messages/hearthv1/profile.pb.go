@@ -1891,6 +1891,10 @@ type StatusResponse struct {
 	Epoch         int64  `protobuf:"varint,10,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Node          string `protobuf:"bytes,11,opt,name=node,proto3" json:"node,omitempty"`
 	SchemaVersion int64  `protobuf:"varint,12,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
+	// Acquires in wait mode queued behind the current session.
+	WaitingAcquires uint32 `protobuf:"varint,13,opt,name=waiting_acquires,json=waitingAcquires,proto3" json:"waiting_acquires,omitempty"`
+	// Callers waiting for a save to commit (durable updates, Save, Release).
+	WaitingSaves  uint32 `protobuf:"varint,14,opt,name=waiting_saves,json=waitingSaves,proto3" json:"waiting_saves,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2009,6 +2013,20 @@ func (x *StatusResponse) GetSchemaVersion() int64 {
 	return 0
 }
 
+func (x *StatusResponse) GetWaitingAcquires() uint32 {
+	if x != nil {
+		return x.WaitingAcquires
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetWaitingSaves() uint32 {
+	if x != nil {
+		return x.WaitingSaves
+	}
+	return 0
+}
+
 type ListVersionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Profile       *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
@@ -2111,7 +2129,8 @@ type VersionInfo struct {
 	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Epoch         int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	SchemaVersion int64                  `protobuf:"varint,3,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
-	// The document version it holds.
+	// The document version it holds (set by GetVersion only: listing
+	// versions does not read their documents).
 	Version       int64                  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	SizeBytes     int64                  `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	SavedAt       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=saved_at,json=savedAt,proto3" json:"saved_at,omitempty"`
@@ -2970,7 +2989,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x0eDeleteResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\"@\n" +
 	"\rStatusRequest\x12/\n" +
-	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"\xa5\x03\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"\xf5\x03\n" +
 	"\x0eStatusResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x16\n" +
 	"\x06loaded\x18\x02 \x01(\bR\x06loaded\x12%\n" +
@@ -2984,7 +3003,9 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x05epoch\x18\n" +
 	" \x01(\x03R\x05epoch\x12\x12\n" +
 	"\x04node\x18\v \x01(\tR\x04node\x12%\n" +
-	"\x0eschema_version\x18\f \x01(\x03R\rschemaVersion\"F\n" +
+	"\x0eschema_version\x18\f \x01(\x03R\rschemaVersion\x12)\n" +
+	"\x10waiting_acquires\x18\r \x01(\rR\x0fwaitingAcquires\x12#\n" +
+	"\rwaiting_saves\x18\x0e \x01(\rR\fwaitingSaves\"F\n" +
 	"\x13ListVersionsRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"r\n" +
 	"\x14ListVersionsResponse\x12&\n" +
