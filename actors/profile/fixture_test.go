@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -155,7 +156,7 @@ type fixture struct {
 func newFixture(t *testing.T, k storeKind) *fixture {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	f := &fixture{t: t, clock: clock, kind: k, system: actor.NewActorSystem()}
+	f := &fixture{t: t, clock: clock, kind: k, system: newQuietSystem()}
 	f.store = newFaultStore(k.open(t, clock))
 	t.Cleanup(f.system.Shutdown)
 	return f
@@ -364,4 +365,12 @@ func until(t *testing.T, what string, cond func() bool) {
 // waitingAcquires is the profile's queue of wait-mode acquires.
 func waitingAcquires(t *testing.T, n *node, r *hearthv1.ProfileRef) int {
 	return int(call[*hearthv1.StatusResponse](t, n, &hearthv1.StatusRequest{Profile: r}).GetWaitingAcquires())
+}
+
+// newQuietSystem is an actor system that logs nowhere (protoactor logs its
+// start to stdout, which garbles benchmark output).
+func newQuietSystem() *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
 }
