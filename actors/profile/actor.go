@@ -136,7 +136,9 @@ func (a *activation) serve(ctx actor.Context) {
 		respondError(ctx, errorf(codeFenced, "profile %s was taken by another activation; retry to reach it", a.key))
 		return
 	default:
-		ctx.Respond(notServing{reason: "passivating"})
+		if ctx.Sender() != nil {
+			ctx.Respond(notServing{reason: "passivating"})
+		}
 		return
 	}
 	if _, ok := ctx.Message().(*hearthv1.StatusRequest); !ok {

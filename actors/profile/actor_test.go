@@ -239,6 +239,17 @@ func TestSessionStealAndStaleToken(t *testing.T) {
 		if got := getJSON(t, n, r, "/name"); got != "new server" {
 			t.Fatalf("name = %v", got)
 		}
+		// A change from another server (no session) reaches the holder
+		// through Watch, with its operations.
+		gift := call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, IdempotencyKey: "gift-1", Operations: []*hearthv1.Operation{incr("/gifts", "1")}})
+		mustOK(t, gift)
+		upd := w.next(t, hearthv1.WatchEventKind_WATCH_EVENT_KIND_UPDATED)
+		for upd.GetIdempotencyKey() == "" { // skip the holder's own update
+			upd = w.next(t, hearthv1.WatchEventKind_WATCH_EVENT_KIND_UPDATED)
+		}
+		if upd.GetIdempotencyKey() != "gift-1" || upd.GetSessionId() != "" || upd.GetVersion() != gift.GetVersion() || len(upd.GetOperations()) != 1 || upd.GetOperations()[0].GetPath() != "/gifts" {
+			t.Fatalf("cross-server update event: %v", upd)
+		}
 		// After release the token is stale too, and the release saved.
 		rel := call[*hearthv1.ReleaseResponse](t, n, &hearthv1.ReleaseRequest{Profile: r, SessionToken: b.GetSessionToken()})
 		mustOK(t, rel)

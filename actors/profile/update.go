@@ -163,7 +163,7 @@ func (a *activation) apply(ctx actor.Context, c change) {
 		Version:        a.version,
 		Operations:     c.ops,
 		SessionId:      a.holderFor(c.token),
-		IdempotencyKey: c.recordKey,
+		IdempotencyKey: userKey(c.recordKey),
 	})
 	if !c.durable {
 		ctx.Respond(resp)
@@ -235,6 +235,15 @@ func (a *activation) repeatOf(ctx actor.Context, c change) (done bool, err error
 		},
 	})
 	return true, nil
+}
+
+// userKey is an idempotency key as the caller gave it (the update key or the
+// receipt id), without the prefix that keeps the two kinds apart.
+func userKey(recordKey string) string {
+	if len(recordKey) < len(updateKeyPrefix) {
+		return recordKey
+	}
+	return recordKey[len(updateKeyPrefix):]
 }
 
 // refuse answers a write with an error and counts it.
