@@ -1,0 +1,195 @@
+// Package config loads a node's configuration from defaults, a YAML file,
+// environment variables and command-line flags, in that order of
+// precedence (flags win). It uses koanf (docs/OPERATIONS.md says why).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config is everything a node can be told. Every field has a default
+// (Default), a flag and an environment variable (docs/OPERATIONS.md).
+type Config struct {
+	Node     NodeConfig     `koanf:"node"`
+	DataDir  string         `koanf:"data_dir"`
+	Database DatabaseConfig `koanf:"database"`
+	Consul   ConsulConfig   `koanf:"consul"`
+	Cluster  ClusterConfig  `koanf:"cluster"`
+	Gateway  GatewayConfig  `koanf:"gateway"`
+	Lease    LeaseConfig    `koanf:"lease"`
+	Drain    DrainConfig    `koanf:"drain"`
+	Profiles ProfilesConfig `koanf:"profiles"`
+	Log      LogConfig      `koanf:"log"`
+	Pprof    bool           `koanf:"pprof"`
+	// Namespaces are read from the file only (templates and migrations are
+	// documents, not flags).
+	Namespaces map[string]Namespace `koanf:"-"`
+}
+
+type NodeConfig struct {
+	// ID names this node incarnation; empty means hostname plus a random
+	// suffix, new at every start (ids are single-use in the store).
+	ID string `koanf:"id"`
+}
+
+type DatabaseConfig struct {
+	// URL is a CockroachDB (or PostgreSQL) URL. Empty: the embedded store
+	// in DataDir.
+	URL      string `koanf:"url"`
+	MaxConns int    `koanf:"max_conns"`
+}
+
+type ConsulConfig struct {
+	// Address of the Consul agent's HTTP API. Empty: a single node.
+	Address string `koanf:"address"`
+	// Service is the Consul service name the cluster's nodes register as.
+	Service string `koanf:"service"`
+}
+
+type ClusterConfig struct {
+	// Host and Port the node's actor remote listens on (0: a free port).
+	Host string `koanf:"host"`
+	Port int    `koanf:"port"`
+	// AdvertisedHost is what other nodes dial; empty means Host.
+	AdvertisedHost string `koanf:"advertised_host"`
+}
+
+type GatewayConfig struct {
+	// Listen is the HTTP address of the gateway and the health, metrics
+	// and pprof endpoints.
+	Listen string `koanf:"listen"`
+	// Token, if set, is required as "Authorization: Bearer <token>". A node
+	// refuses to listen beyond loopback without one.
+	Token string `koanf:"token"`
+}
+
+type LeaseConfig struct {
+	// TTL of the node's lease in the store; a crashed node's profiles move
+	// after it lapses.
+	TTL time.Duration `koanf:"ttl"`
+	// Renew is how often the lease is renewed (well under TTL).
+	Renew time.Duration `koanf:"renew"`
+}
+
+type DrainConfig struct {
+	// Timeout bounds a drain on SIGTERM.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+type ProfilesConfig struct {
+	AutosaveInterval       time.Duration `koanf:"autosave_interval"`
+	IdleTimeout            time.Duration `koanf:"idle_timeout"`
+	ReleaseLinger          time.Duration `koanf:"release_linger"`
+	SessionTTL             time.Duration `koanf:"session_ttl"`
+	MaxAcquireWait         time.Duration `koanf:"max_acquire_wait"`
+	MaxDocumentBytes       int           `koanf:"max_document_bytes"`
+	MaxOperations          int           `koanf:"max_operations"`
+	MaxPathDepth           int           `koanf:"max_path_depth"`
+	AllowUnknownNamespaces bool          `koanf:"allow_unknown_namespaces"`
+}
+
+type LogConfig struct {
+	Format string `koanf:"format"` // "text" or "json"
+	Level  string `koanf:"level"`  // "debug", "info", "warn", "error"
+}
+
+// Default is the embedded single-node configuration: nothing to install.
+func Default() Config {
+	return Config{
+		DataDir:  "./data",
+		Database: DatabaseConfig{MaxConns: 16},
+		Consul:   ConsulConfig{Service: "hearth"},
+		Cluster:  ClusterConfig{Host: "127.0.0.1"},
+		Gateway:  GatewayConfig{Listen: "127.0.0.1:8080"},
+		Lease:    LeaseConfig{TTL: 15 * time.Second, Renew: 5 * time.Second},
+		Drain:    DrainConfig{Timeout: 60 * time.Second},
+		Profiles: ProfilesConfig{
+			AutosaveInterval:       30 * time.Second,
+			IdleTimeout:            5 * time.Minute,
+			ReleaseLinger:          10 * time.Second,
+			SessionTTL:             60 * time.Second,
+			MaxAcquireWait:         30 * time.Second,
+			MaxOperations:          100,
+			MaxPathDepth:           32,
+			AllowUnknownNamespaces: true,
+		},
+		Log: LogConfig{Format: "text", Level: "info"},
+	}
+}
+
+// help documents every key; a test checks none is missing, so --help is
+// complete.
+func help() map[string]string {
+	return map[string]string{
+		"node.id":                           "node incarnation id; empty: hostname plus a random suffix, new at every start",
+		"data_dir":                          "directory of the embedded store (used when database.url is empty)",
+		"database.url":                      "CockroachDB/PostgreSQL URL; empty runs the embedded store",
+		"database.max_conns":                "database connection pool size",
+		"consul.address":                    "Consul agent HTTP address (host:port); empty runs a single node",
+		"consul.service":                    "Consul service name shared by the cluster's nodes",
+		"cluster.host":                      "host the node's actor remote listens on",
+		"cluster.port":                      "port the node's actor remote listens on (0: any free port)",
+		"cluster.advertised_host":           "host other nodes dial to reach this one (empty: cluster.host)",
+		"gateway.listen":                    "HTTP address of the gateway, /healthz, /readyz, /metrics and pprof",
+		"gateway.token":                     "bearer token required by the gateway; required to listen beyond loopback",
+		"lease.ttl":                         "node lease TTL in the store: a crashed node's profiles move after it",
+		"lease.renew":                       "how often the node renews its lease (well under lease.ttl)",
+		"drain.timeout":                     "how long a drain on SIGTERM may take",
+		"profiles.autosave_interval":        "how often a dirty profile is saved (jittered by 10%)",
+		"profiles.idle_timeout":             "a profile without requests for this long is passivated",
+		"profiles.release_linger":           "a released profile stays loaded this long for a quick rejoin",
+		"profiles.session_ttl":              "a session lapses after this long without a request or heartbeat",
+		"profiles.max_acquire_wait":         "cap (and default) of an Acquire's wait mode",
+		"profiles.max_document_bytes":       "largest encoded document (0: the store's limit)",
+		"profiles.max_operations":           "most operations in one update",
+		"profiles.max_path_depth":           "most tokens in a path",
+		"profiles.allow_unknown_namespaces": "serve namespaces missing from the config file with an empty template",
+		"log.format":                        "log format: text or json",
+		"log.level":                         "log level: debug, info, warn or error",
+		"pprof":                             "serve /debug/pprof on the gateway address",
+	}
+}
+
+// ErrInvalid reports a configuration that cannot run.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Validate checks the configuration as a whole.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Database.URL == "" && c.DataDir == "":
+		return bad("data_dir is required for the embedded store")
+	case c.Consul.Address != "" && c.Database.URL == "":
+		return bad("a cluster (consul.address) needs a shared database (database.url)")
+	case c.Lease.TTL <= 0 || c.Lease.Renew <= 0 || c.Lease.Renew*2 > c.Lease.TTL:
+		return bad("lease.renew (%s) must be positive and at most half of lease.ttl (%s)", c.Lease.Renew, c.Lease.TTL)
+	case c.Log.Format != "text" && c.Log.Format != "json":
+		return bad("log.format must be text or json, not %q", c.Log.Format)
+	case c.Drain.Timeout <= 0:
+		return bad("drain.timeout must be positive")
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		return bad("%v", err)
+	}
+	host, _, err := net.SplitHostPort(c.Gateway.Listen)
+	if err != nil {
+		return bad("gateway.listen %q: %v", c.Gateway.Listen, err)
+	}
+	if c.Gateway.Token == "" && !isLoopback(host) {
+		return bad("gateway.listen %q is beyond loopback: set gateway.token (HEARTH_GATEWAY__TOKEN) so the gateway is not open to anyone", c.Gateway.Listen)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
