@@ -23,7 +23,7 @@ func getJSON(t *testing.T, n *node, r *hearthv1.ProfileRef, path string) any {
 	res := call[*hearthv1.GetResponse](t, n, &hearthv1.GetRequest{Profile: r, Path: path})
 	mustOK(t, res)
 	var v any
-	if err := json.Unmarshal(res.GetValue(), &v); err != nil {
+	if err := json.Unmarshal([]byte(res.GetValue()), &v); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -141,7 +141,7 @@ func TestPurchaseAppliedOnceAcrossRetriesAndReactivation(t *testing.T) {
 		r := ref("buyer")
 		buy := &hearthv1.PurchaseRequest{
 			Profile: r, ReceiptId: "receipt-1", ProductId: "gems_100",
-			Grant: []*hearthv1.Operation{incr("/gems", "100")}, Metadata: []byte(`{"store":"apple"}`),
+			Grant: []*hearthv1.Operation{incr("/gems", "100")}, Metadata: `{"store":"apple"}`,
 		}
 		first := call[*hearthv1.PurchaseResponse](t, n, buy)
 		mustOK(t, first)
@@ -164,7 +164,7 @@ func TestPurchaseAppliedOnceAcrossRetriesAndReactivation(t *testing.T) {
 		}
 		later := call[*hearthv1.PurchaseResponse](t, n, buy)
 		mustOK(t, later)
-		if !later.GetDuplicate() || string(later.GetPurchase().GetMetadata()) != `{"store":"apple"}` {
+		if !later.GetDuplicate() || later.GetPurchase().GetMetadata() != `{"store":"apple"}` {
 			t.Fatalf("retry after reactivation: %v", later)
 		}
 		if got := getJSON(t, n, r, "/gems"); got != float64(100) {

@@ -257,7 +257,7 @@ func mustOK(t *testing.T, res interface{ GetError() *hearthv1.Error }) {
 }
 
 func op(kind hearthv1.OperationKind, path, value string) *hearthv1.Operation {
-	return &hearthv1.Operation{Kind: kind, Path: path, Value: []byte(value)}
+	return &hearthv1.Operation{Kind: kind, Path: path, Value: value}
 }
 
 func incr(path string, by string) *hearthv1.Operation {

@@ -70,7 +70,7 @@ func (a *activation) onGetVersion(ctx actor.Context, m *hearthv1.GetVersionReque
 			Seq: snap.Seq, Epoch: snap.Epoch, SchemaVersion: snap.SchemaVersion, Version: env.Version,
 			SizeBytes: int64(len(snap.Document)), SavedAt: timestamppb.New(snap.SavedAt),
 		},
-		Document: env.Doc,
+		Document: string(env.Doc),
 	})
 }
 

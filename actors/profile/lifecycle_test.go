@@ -65,7 +65,7 @@ func TestMigrationAndReconcileOnLoad(t *testing.T) {
 		a := call[*hearthv1.AcquireResponse](t, n, &hearthv1.AcquireRequest{Profile: r, SessionId: "s"})
 		mustOK(t, a)
 		var doc map[string]any
-		if err := json.Unmarshal(a.GetDocument(), &doc); err != nil {
+		if err := json.Unmarshal([]byte(a.GetDocument()), &doc); err != nil {
 			t.Fatal(err)
 		}
 		want := map[string]any{"coins": float64(1005), "level": float64(9), "settings": map[string]any{"music": false, "sfx": true}}
@@ -136,7 +136,7 @@ func TestActivationWaitsForPreviousOwner(t *testing.T) {
 	f.clock.Advance(activationPoll)
 	res := receive[*hearthv1.GetResponse](t, ch)
 	mustOK(t, res)
-	if string(res.GetValue()) != `{"saved_by":"old"}` || res.GetVersion() != 3 {
+	if res.GetValue() != `{"saved_by":"old"}` || res.GetVersion() != 3 {
 		t.Fatalf("loaded %s v%d", res.GetValue(), res.GetVersion())
 	}
 }
@@ -362,7 +362,7 @@ func TestTypedErrors(t *testing.T) {
 		{"remove missing", []*hearthv1.Operation{set("/inv", "[]"), op(hearthv1.OperationKind_OPERATION_KIND_REMOVE, "/inv", `"sword"`)}, 0, codeNotFound},
 		{"overflow", []*hearthv1.Operation{incr("/coins", "9223372036854775807")}, 0, codeOutOfRange},
 		{"path too deep", []*hearthv1.Operation{set(stringRepeat("/a", 40), "1")}, 0, codeInvalidPath},
-		{"unknown kind", []*hearthv1.Operation{{Kind: 42, Path: "/a", Value: []byte("1")}}, 0, codeInvalidArgument},
+		{"unknown kind", []*hearthv1.Operation{{Kind: 42, Path: "/a", Value: "1"}}, 0, codeInvalidArgument},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -374,7 +374,7 @@ func TestTypedErrors(t *testing.T) {
 	}
 	// Nothing above changed the document: all-or-nothing.
 	g := call[*hearthv1.GetResponse](t, n, &hearthv1.GetRequest{Profile: r})
-	if string(g.GetValue()) != `{"coins":1,"name":"x"}` || g.GetVersion() != 1 {
+	if g.GetValue() != `{"coins":1,"name":"x"}` || g.GetVersion() != 1 {
 		t.Fatalf("document after refused updates: %s v%d", g.GetValue(), g.GetVersion())
 	}
 	if res := call[*hearthv1.GetResponse](t, n, &hearthv1.GetRequest{Profile: r, Path: "/missing"}); codeOf(res) != codeNotFound {
@@ -420,7 +420,7 @@ func TestRestoreAndDelete(t *testing.T) {
 		oldest := vs.GetVersions()[1].GetSeq()
 		gv := call[*hearthv1.GetVersionResponse](t, n, &hearthv1.GetVersionRequest{Profile: r, Seq: oldest})
 		mustOK(t, gv)
-		if string(gv.GetDocument()) != `{"coins":10}` || gv.GetInfo().GetVersion() != 1 {
+		if gv.GetDocument() != `{"coins":10}` || gv.GetInfo().GetVersion() != 1 {
 			t.Fatalf("get version: %v", gv)
 		}
 		rs := call[*hearthv1.RestoreResponse](t, n, &hearthv1.RestoreRequest{Profile: r, Seq: oldest})
@@ -439,7 +439,7 @@ func TestRestoreAndDelete(t *testing.T) {
 		n.stopped(t, r)
 		g := call[*hearthv1.GetResponse](t, n, &hearthv1.GetRequest{Profile: r})
 		mustOK(t, g)
-		if string(g.GetValue()) != `{}` || g.GetVersion() != 0 {
+		if g.GetValue() != `{}` || g.GetVersion() != 0 {
 			t.Fatalf("after delete: %s v%d", g.GetValue(), g.GetVersion())
 		}
 	})

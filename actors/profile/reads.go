@@ -17,7 +17,7 @@ func (a *activation) onGet(ctx actor.Context, m *hearthv1.GetRequest) {
 			respondError(ctx, err)
 			return
 		}
-		ctx.Respond(&hearthv1.GetResponse{Value: doc, Version: a.version})
+		ctx.Respond(&hearthv1.GetResponse{Value: string(doc), Version: a.version})
 		return
 	}
 	if p, err := document.ParsePointer(m.GetPath()); err != nil {
@@ -39,7 +39,7 @@ func (a *activation) onGet(ctx actor.Context, m *hearthv1.GetRequest) {
 		respondError(ctx, err)
 		return
 	}
-	ctx.Respond(&hearthv1.GetResponse{Value: b, Version: a.version})
+	ctx.Respond(&hearthv1.GetResponse{Value: string(b), Version: a.version})
 }
 
 func (a *activation) onStatus(ctx actor.Context, _ *hearthv1.StatusRequest) {

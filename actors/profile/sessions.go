@@ -90,7 +90,7 @@ func (a *activation) tryAcquire(m *hearthv1.AcquireRequest, mode session.Mode, n
 		return nil, res, err
 	}
 	return &hearthv1.AcquireResponse{
-		Document:        doc,
+		Document:        string(doc),
 		Version:         a.version,
 		SessionToken:    res.Token,
 		Reused:          res.Outcome == session.Reused,

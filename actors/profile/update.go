@@ -268,7 +268,7 @@ func decodeOps(in []*hearthv1.Operation) ([]document.Op, error) {
 		}
 		op := document.Op{Kind: kind, Path: o.GetPath()}
 		if kind != document.OpDelete {
-			v, err := document.Decode(o.GetValue())
+			v, err := document.Decode([]byte(o.GetValue()))
 			if err != nil {
 				e := errorf(codeInvalidArgument, "operation %d (%s %s): value is not valid JSON: %v", i, kind, o.GetPath(), err)
 				if errors.Is(err, document.ErrLimit) {

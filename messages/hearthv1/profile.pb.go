@@ -2,7 +2,9 @@
 // actor, and the node's gateway serves the same ProfileService over HTTP.
 //
 // Every response carries an Error; when it is set, the other fields are
-// unset unless documented. Documents and values are JSON (UTF-8 bytes);
+// unset unless documented. Documents and values are JSON text in string
+// fields (as Nakama's storage API does), so the JSON-over-HTTP form of the
+// API stays readable: "value": "{\"coins\": 5}" rather than base64;
 // paths are JSON Pointers (RFC 6901): "" is the whole document, "/coins"
 // a member, "/inventory/0" an array element, "/a~1b" the member "a/b".
 
@@ -618,8 +620,8 @@ func (x *AcquireRequest) GetWaitMs() uint32 {
 type AcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	// The whole document (JSON).
-	Document []byte `protobuf:"bytes,2,opt,name=document,proto3" json:"document,omitempty"`
+	// The whole document (JSON text).
+	Document string `protobuf:"bytes,2,opt,name=document,proto3" json:"document,omitempty"`
 	// The document version: it grows by one with every applied update.
 	Version int64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	// Carry it in writes; writes with a stale token are refused.
@@ -673,11 +675,11 @@ func (x *AcquireResponse) GetError() *Error {
 	return nil
 }
 
-func (x *AcquireResponse) GetDocument() []byte {
+func (x *AcquireResponse) GetDocument() string {
 	if x != nil {
 		return x.Document
 	}
-	return nil
+	return ""
 }
 
 func (x *AcquireResponse) GetVersion() int64 {
@@ -996,8 +998,8 @@ func (x *GetRequest) GetPath() string {
 type GetResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	// The value at path (JSON).
-	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// The value at path (JSON text).
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	Version       int64  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1040,11 +1042,11 @@ func (x *GetResponse) GetError() *Error {
 	return nil
 }
 
-func (x *GetResponse) GetValue() []byte {
+func (x *GetResponse) GetValue() string {
 	if x != nil {
 		return x.Value
 	}
-	return nil
+	return ""
 }
 
 func (x *GetResponse) GetVersion() int64 {
@@ -1058,8 +1060,8 @@ type Operation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  OperationKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=hearth.v1.OperationKind" json:"kind,omitempty"`
 	Path  string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
-	// JSON; unused by DELETE.
-	Value         []byte `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// JSON text; unused by DELETE.
+	Value         string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1108,11 +1110,11 @@ func (x *Operation) GetPath() string {
 	return ""
 }
 
-func (x *Operation) GetValue() []byte {
+func (x *Operation) GetValue() string {
 	if x != nil {
 		return x.Value
 	}
-	return nil
+	return ""
 }
 
 type UpdateRequest struct {
@@ -1287,8 +1289,9 @@ type PurchaseRequest struct {
 	Grant []*Operation `protobuf:"bytes,4,rep,name=grant,proto3" json:"grant,omitempty"`
 	// Optional, as for UpdateRequest.
 	SessionToken string `protobuf:"bytes,5,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
-	// Kept in the purchase history as given (JSON or anything else).
-	Metadata      []byte `protobuf:"bytes,6,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// Kept in the purchase history as given (text, typically JSON; at most
+	// 16 KiB).
+	Metadata      string `protobuf:"bytes,6,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1358,11 +1361,11 @@ func (x *PurchaseRequest) GetSessionToken() string {
 	return ""
 }
 
-func (x *PurchaseRequest) GetMetadata() []byte {
+func (x *PurchaseRequest) GetMetadata() string {
 	if x != nil {
 		return x.Metadata
 	}
-	return nil
+	return ""
 }
 
 type PurchaseResponse struct {
@@ -1435,7 +1438,7 @@ type Purchase struct {
 	// The document version the grant produced.
 	Version       int64                  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	GrantedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=granted_at,json=grantedAt,proto3" json:"granted_at,omitempty"`
-	Metadata      []byte                 `protobuf:"bytes,5,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Metadata      string                 `protobuf:"bytes,5,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1498,11 +1501,11 @@ func (x *Purchase) GetGrantedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Purchase) GetMetadata() []byte {
+func (x *Purchase) GetMetadata() string {
 	if x != nil {
 		return x.Metadata
 	}
-	return nil
+	return ""
 }
 
 type ListPurchasesRequest struct {
@@ -2266,8 +2269,8 @@ type GetVersionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	Info  *VersionInfo           `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
-	// The snapshot's document (JSON), as stored (not migrated).
-	Document      []byte `protobuf:"bytes,3,opt,name=document,proto3" json:"document,omitempty"`
+	// The snapshot's document (JSON text), as stored (not migrated).
+	Document      string `protobuf:"bytes,3,opt,name=document,proto3" json:"document,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2316,11 +2319,11 @@ func (x *GetVersionResponse) GetInfo() *VersionInfo {
 	return nil
 }
 
-func (x *GetVersionResponse) GetDocument() []byte {
+func (x *GetVersionResponse) GetDocument() string {
 	if x != nil {
 		return x.Document
 	}
-	return nil
+	return ""
 }
 
 type RestoreRequest struct {
@@ -2898,7 +2901,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\await_ms\x18\x04 \x01(\rR\x06waitMs\"\xa4\x02\n" +
 	"\x0fAcquireResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x1a\n" +
-	"\bdocument\x18\x02 \x01(\fR\bdocument\x12\x18\n" +
+	"\bdocument\x18\x02 \x01(\tR\bdocument\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\x12#\n" +
 	"\rsession_token\x18\x04 \x01(\tR\fsessionToken\x12\x16\n" +
 	"\x06reused\x18\x05 \x01(\bR\x06reused\x12)\n" +
@@ -2924,12 +2927,12 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"e\n" +
 	"\vGetResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\"c\n" +
 	"\tOperation\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.hearth.v1.OperationKindR\x04kind\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\fR\x05value\"\xa6\x02\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"\xa6\x02\n" +
 	"\rUpdateRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x124\n" +
 	"\n" +
@@ -2954,7 +2957,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"product_id\x18\x03 \x01(\tR\tproductId\x12*\n" +
 	"\x05grant\x18\x04 \x03(\v2\x14.hearth.v1.OperationR\x05grant\x12#\n" +
 	"\rsession_token\x18\x05 \x01(\tR\fsessionToken\x12\x1a\n" +
-	"\bmetadata\x18\x06 \x01(\fR\bmetadata\"\x89\x01\n" +
+	"\bmetadata\x18\x06 \x01(\tR\bmetadata\"\x89\x01\n" +
 	"\x10PurchaseResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12/\n" +
 	"\bpurchase\x18\x02 \x01(\v2\x13.hearth.v1.PurchaseR\bpurchase\x12\x1c\n" +
@@ -2967,7 +2970,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\x129\n" +
 	"\n" +
 	"granted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tgrantedAt\x12\x1a\n" +
-	"\bmetadata\x18\x05 \x01(\fR\bmetadata\"|\n" +
+	"\bmetadata\x18\x05 \x01(\tR\bmetadata\"|\n" +
 	"\x14ListPurchasesRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12\x1d\n" +
 	"\n" +
@@ -3025,7 +3028,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x12GetVersionResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12*\n" +
 	"\x04info\x18\x02 \x01(\v2\x16.hearth.v1.VersionInfoR\x04info\x12\x1a\n" +
-	"\bdocument\x18\x03 \x01(\fR\bdocument\"x\n" +
+	"\bdocument\x18\x03 \x01(\tR\bdocument\"x\n" +
 	"\x0eRestoreRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12#\n" +

@@ -2,7 +2,9 @@
 // actor, and the node's gateway serves the same ProfileService over HTTP.
 //
 // Every response carries an Error; when it is set, the other fields are
-// unset unless documented. Documents and values are JSON (UTF-8 bytes);
+// unset unless documented. Documents and values are JSON text in string
+// fields (as Nakama's storage API does), so the JSON-over-HTTP form of the
+// API stays readable: "value": "{\"coins\": 5}" rather than base64;
 // paths are JSON Pointers (RFC 6901): "" is the whole document, "/coins"
 // a member, "/inventory/0" an array element, "/a~1b" the member "a/b".
 
