@@ -1,0 +1,265 @@
+// Package cluster assembles a Hearth node: the store, the node lease, the
+// profile Host, the group committer, the gateway and the operational HTTP
+// endpoints, and it drains them in order on shutdown. Membership across
+// nodes (Consul) and routing between them build on this.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hearth-profiles/hearth/actors/groupcommit"
+	"github.com/hearth-profiles/hearth/actors/profile"
+	"github.com/hearth-profiles/hearth/cluster/gateway"
+	"github.com/hearth-profiles/hearth/config"
+	"github.com/hearth-profiles/hearth/persistence"
+	"github.com/hearth-profiles/hearth/persistence/localstore"
+	"github.com/hearth-profiles/hearth/persistence/sqlstore"
+)
+
+// Node is one running Hearth node.
+type Node struct {
+	cfg     config.Config
+	id      string
+	log     *slog.Logger
+	store   persistence.Store
+	commit  *groupcommit.Committer
+	system  *actor.ActorSystem
+	host    *profile.Host
+	reg     *prometheus.Registry
+	metrics *nodeMetrics
+	lease   *leaseKeeper
+	server  *http.Server
+	ln      net.Listener
+	ready   atomic.Bool
+	served  chan error
+}
+
+// Start opens the store, registers the node's lease, and serves the
+// gateway. The caller runs Run (or Drain and Close).
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.metrics = newNodeMetrics(n.reg)
+	n.id = cfg.Node.ID
+	if n.id == "" {
+		n.id = defaultNodeID()
+	}
+	n.log = log.With("node", n.id)
+
+	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("gateway listen: %w", err)
+	}
+	n.ln = ln
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	n.store = store
+	n.lease, err = startLease(ctx, store, persistence.NodeInfo{ID: n.id, Address: ln.Addr().String()}, cfg.Lease, n.log, n.metrics)
+	if err != nil {
+		_ = ln.Close()
+		_ = store.Close()
+		return nil, err
+	}
+	n.commit = groupcommit.New(store, store.Limits(), n.id, groupcommit.Options{OnBatch: n.metrics.observeBatch})
+	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return n.log.With("lib", "protoactor")
+	}))
+	namespaces := make(map[string]profile.Namespace, len(cfg.Namespaces))
+	for name, ns := range cfg.Namespaces {
+		namespaces[name] = profile.Namespace{Template: ns.Template, Migrations: ns.Migrations}
+	}
+	p := cfg.Profiles
+	n.host, err = profile.NewHost(n.system, profile.Config{
+		NodeID:                 n.id,
+		Store:                  store,
+		Committer:              n.commit,
+		Namespaces:             namespaces,
+		AllowUnknownNamespaces: p.AllowUnknownNamespaces,
+		Logger:                 n.log,
+		Metrics:                profile.NewMetrics(n.reg),
+		Timing: profile.Timing{
+			AutosaveInterval: p.AutosaveInterval,
+			IdleTimeout:      p.IdleTimeout,
+			ReleaseLinger:    p.ReleaseLinger,
+			SessionTTL:       p.SessionTTL,
+			MaxAcquireWait:   p.MaxAcquireWait,
+			// Wait for a crashed owner's lease to lapse, plus a margin.
+			ActivationWait: cfg.Lease.TTL + 5*time.Second,
+		},
+		Limits: profile.Limits{MaxDocumentBytes: p.MaxDocumentBytes, MaxOperations: p.MaxOperations, MaxPathDepth: p.MaxPathDepth},
+	})
+	if err != nil {
+		n.closeAll()
+		return nil, err
+	}
+	n.server = &http.Server{Handler: n.mux(), ReadHeaderTimeout: 10 * time.Second}
+	// Unencrypted HTTP/2 (h2c) serves gRPC clients; HTTP/1.1 serves JSON.
+	n.server.Protocols = new(http.Protocols)
+	n.server.Protocols.SetHTTP1(true)
+	n.server.Protocols.SetUnencryptedHTTP2(true)
+	go func() { n.served <- n.server.Serve(ln) }()
+	n.ready.Store(true)
+	n.log.Info("node started", "gateway", ln.Addr().String(), "store", storeName(cfg), "lease_ttl", cfg.Lease.TTL)
+	return n, nil
+}
+
+// ID is the node incarnation's id.
+func (n *Node) ID() string { return n.id }
+
+// Addr is the gateway's listening address.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// Host is the node's profile Host.
+func (n *Node) Host() *profile.Host { return n.host }
+
+func (n *Node) mux() http.Handler {
+	mux := http.NewServeMux()
+	path, h := gateway.New(n.host, gateway.NewMetrics(n.reg)).Handler(n.cfg.Gateway.Token)
+	mux.Handle(path, h)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !n.ready.Load() || !n.lease.live() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
+	if n.cfg.Pprof {
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", gateway.RequireToken(n.cfg.Gateway.Token, pp))
+	}
+	return mux
+}
+
+// Run serves until ctx ends (a signal) or the node loses its lease, then
+// drains and closes.
+func (n *Node) Run(ctx context.Context) error {
+	var cause error
+	select {
+	case <-ctx.Done():
+		n.log.Info("shutting down: draining")
+	case <-n.lease.lost:
+		cause = errors.New("node lease lost: another node may own this node's profiles")
+		n.log.Error("lease lost; draining what can still be saved")
+	case err := <-n.served:
+		cause = fmt.Errorf("gateway stopped: %w", err)
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), n.cfg.Drain.Timeout)
+	defer cancel()
+	if err := n.Drain(dctx); err != nil {
+		cause = errors.Join(cause, err)
+	}
+	return errors.Join(cause, n.Close())
+}
+
+// Drain stops readiness, passivates every profile (each saves and releases
+// ownership), and logs progress.
+func (n *Node) Drain(ctx context.Context) error {
+	n.ready.Store(false)
+	start := time.Now()
+	total := n.host.Loaded()
+	done := make(chan error, 1)
+	go func() { done <- n.host.Drain(ctx) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			n.metrics.drainRemaining.Set(0)
+			n.log.Info("drained", "profiles", total, "took", time.Since(start).Round(time.Millisecond), "err", err)
+			return err
+		case <-tick.C:
+			left := n.host.Loaded()
+			n.metrics.drainRemaining.Set(float64(left))
+			n.log.Info("draining", "remaining", left, "of", total)
+		}
+	}
+}
+
+// Close stops serving and releases everything; call after Drain.
+func (n *Node) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := n.server.Shutdown(ctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, n.closeAll())
+}
+
+func (n *Node) closeAll() error {
+	if n.system != nil {
+		n.system.Shutdown()
+	}
+	if n.commit != nil {
+		n.commit.Close()
+	}
+	var err error
+	if n.lease != nil {
+		err = n.lease.release()
+	}
+	_ = n.ln.Close()
+	return errors.Join(err, n.store.Close())
+}
+
+func openStore(ctx context.Context, cfg config.Config) (persistence.Store, error) {
+	if cfg.Database.URL != "" {
+		return sqlstore.Open(ctx, cfg.Database.URL, sqlstore.Options{MaxConns: int32(cfg.Database.MaxConns)})
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return localstore.Open(filepath.Join(cfg.DataDir, "hearth.db"), localstore.Options{})
+}
+
+func storeName(cfg config.Config) string {
+	if cfg.Database.URL != "" {
+		return "sql"
+	}
+	return "embedded " + filepath.Join(cfg.DataDir, "hearth.db")
+}
+
+// defaultNodeID is the hostname plus a random suffix: node ids are
+// single-use in the store, so every start needs a new one.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := host + "-" + hex.EncodeToString(b[:])
+	if err := persistence.ValidateNodeID(id); err != nil {
+		return "node-" + hex.EncodeToString(b[:])
+	}
+	return id
+}
