@@ -57,6 +57,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Consul.Address != "" {
+		// Routing between nodes is not built yet. Several nodes on one
+		// database are safe (every write is fenced) but would bounce
+		// profiles between them, so refuse rather than pretend.
+		return nil, fmt.Errorf("%w: consul.address is set, but clustering over Consul is not built yet (issue 4); run one node per database", config.ErrInvalid)
+	}
 	n := &Node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics = newNodeMetrics(n.reg)
