@@ -38,9 +38,10 @@ type MembershipConfig struct {
 	// MaxBackoff caps the retry delay while Consul is unreachable.
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
-	// OnChange receives the passing members (sorted by ID) after every
-	// change, including this node leaving the list.
-	OnChange func([]Member)
+	// OnChange receives this node's current member id and the passing
+	// members (sorted by ID) after every change, including this node
+	// missing from the list.
+	OnChange func(self string, members []Member)
 }
 
 // Membership registers this node in Consul, keeps its health check
@@ -258,7 +259,7 @@ func (m *Membership) update(entries []*api.ServiceEntry) {
 	m.mu.Unlock()
 
 	if changed && m.cfg.OnChange != nil {
-		m.cfg.OnChange(slices.Clone(members))
+		m.cfg.OnChange(self, slices.Clone(members))
 	}
 	if dropped {
 		m.log.Warn("this node was dropped from the membership; its profiles move elsewhere; re-joining under a new member id", "old", self)
@@ -271,6 +272,14 @@ func (m *Membership) update(entries []*api.ServiceEntry) {
 			}
 		}()
 	}
+}
+
+// Joined reports whether this node is in the last member list seen.
+func (m *Membership) Joined() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	self := m.memberIDLocked()
+	return slices.ContainsFunc(m.members, func(x Member) bool { return x.ID == self })
 }
 
 // Members is the last passing member list seen.

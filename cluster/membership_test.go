@@ -19,7 +19,7 @@ func serviceFor(t *testing.T) string {
 	return "hearth-" + strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(t.Name()))
 }
 
-func startMember(t *testing.T, consulAddr, service, node string, ttl time.Duration, onChange func([]Member)) *Membership {
+func startMember(t *testing.T, consulAddr, service, node string, ttl time.Duration, onChange func(string, []Member)) *Membership {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -62,7 +62,7 @@ func eventuallyMembers(t *testing.T, m *Membership, want ...string) {
 func TestMembersSeeEachOtherAndLeave(t *testing.T) {
 	svc := serviceFor(t)
 	var changes atomic.Int32
-	a := startMember(t, consul.HTTPAddr(), svc, "a", 3*time.Second, func([]Member) { changes.Add(1) })
+	a := startMember(t, consul.HTTPAddr(), svc, "a", 3*time.Second, func(string, []Member) { changes.Add(1) })
 	b := startMember(t, consul.HTTPAddr(), svc, "b", 3*time.Second, nil)
 	eventuallyMembers(t, a, "a", "b")
 	eventuallyMembers(t, b, "a", "b")
@@ -194,7 +194,7 @@ func TestDroppedNodeRejoinsUnderNewID(t *testing.T) {
 	svc := serviceFor(t)
 	var mu sync.Mutex
 	var lists [][]string
-	a := startMember(t, consul.HTTPAddr(), svc, "a", time.Second, func(ms []Member) {
+	a := startMember(t, consul.HTTPAddr(), svc, "a", time.Second, func(_ string, ms []Member) {
 		mu.Lock()
 		defer mu.Unlock()
 		var l []string

@@ -16,10 +16,12 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -45,10 +47,16 @@ type Node struct {
 	reg     *prometheus.Registry
 	metrics *nodeMetrics
 	lease   *leaseKeeper
+	remote  *remote.Remote
+	router  *Router
+	members *Membership
 	server  *http.Server
 	ln      net.Listener
 	ready   atomic.Bool
 	served  chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start opens the store, registers the node's lease, and serves the
@@ -56,12 +64,6 @@ type Node struct {
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Consul.Address != "" {
-		// Routing between nodes is not built yet. Several nodes on one
-		// database are safe (every write is fenced) but would bounce
-		// profiles between them, so refuse rather than pretend.
-		return nil, fmt.Errorf("%w: consul.address is set, but clustering over Consul is not built yet (issue 4); run one node per database", config.ErrInvalid)
 	}
 	n := &Node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -121,6 +123,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 		n.closeAll()
 		return nil, err
 	}
+	if cfg.Consul.Address != "" {
+		if err := n.join(ctx); err != nil {
+			n.closeAll()
+			return nil, err
+		}
+	}
 	n.server = &http.Server{Handler: n.mux(), ReadHeaderTimeout: 10 * time.Second}
 	// Unencrypted HTTP/2 (h2c) serves gRPC clients; HTTP/1.1 serves JSON.
 	n.server.Protocols = new(http.Protocols)
@@ -143,11 +151,15 @@ func (n *Node) Host() *profile.Host { return n.host }
 
 func (n *Node) mux() http.Handler {
 	mux := http.NewServeMux()
-	path, h := gateway.New(n.host, gateway.NewMetrics(n.reg)).Handler(n.cfg.Gateway.Token)
+	var router gateway.Router = n.host
+	if n.router != nil {
+		router = n.router
+	}
+	path, h := gateway.New(router, gateway.NewMetrics(n.reg)).Handler(n.cfg.Gateway.Token)
 	mux.Handle(path, h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !n.ready.Load() || !n.lease.live() {
+		if !n.ready.Load() || !n.lease.live() || (n.members != nil && !n.members.Joined()) {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -187,10 +199,27 @@ func (n *Node) Run(ctx context.Context) error {
 	return errors.Join(cause, n.Close())
 }
 
-// Drain stops readiness, passivates every profile (each saves and releases
-// ownership), and logs progress.
+// Drain stops readiness, leaves the membership (so other nodes route this
+// node's profiles to their new owners, which wait for the releases below),
+// passivates every profile (each saves and releases ownership), and logs
+// progress.
 func (n *Node) Drain(ctx context.Context) error {
 	n.ready.Store(false)
+	if n.members != nil {
+		if err := n.members.Leave(ctx); err != nil {
+			n.log.Warn("leaving consul failed; other nodes drop this one when its check lapses", "err", err)
+		}
+		// Route everything away from here, including requests other nodes
+		// still send us with an old view.
+		self := n.members.SelfID()
+		var others []Member
+		for _, m := range n.members.Members() {
+			if m.ID != self {
+				others = append(others, m)
+			}
+		}
+		n.router.SetMembers(self, others)
+	}
 	start := time.Now()
 	total := n.host.Loaded()
 	done := make(chan error, 1)
@@ -211,18 +240,33 @@ func (n *Node) Drain(ctx context.Context) error {
 	}
 }
 
-// Close stops serving and releases everything; call after Drain.
+// Close stops serving and releases everything; call after Drain. Calling
+// it again does nothing.
 func (n *Node) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := n.server.Shutdown(ctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return errors.Join(err, n.closeAll())
+	n.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := n.server.Shutdown(ctx)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		n.closeErr = errors.Join(err, n.closeAll())
+	})
+	return n.closeErr
 }
 
 func (n *Node) closeAll() error {
+	if n.members != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.members.Leave(ctx)
+		cancel()
+	}
+	if n.router != nil {
+		n.router.close()
+	}
+	if n.remote != nil {
+		n.remote.Shutdown(true)
+	}
 	if n.system != nil {
 		n.system.Shutdown()
 	}
@@ -268,4 +312,37 @@ func defaultNodeID() string {
 		return "node-" + hex.EncodeToString(b[:])
 	}
 	return id
+}
+
+// join starts the actor remote and the router actor, and registers in
+// Consul. The router learns the members from the membership's changes.
+func (n *Node) join(ctx context.Context) (err error) {
+	c := n.cfg
+	var opts []remote.ConfigOption
+	if c.Cluster.AdvertisedHost != "" {
+		port := c.Cluster.Port
+		opts = append(opts, remote.WithAdvertisedHost(net.JoinHostPort(c.Cluster.AdvertisedHost, fmt.Sprint(port))))
+	}
+	defer func() {
+		// remote.Start panics when it cannot listen.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cluster remote on %s:%d: %v", c.Cluster.Host, c.Cluster.Port, p)
+		}
+	}()
+	n.remote = remote.NewRemote(n.system, remote.Configure(c.Cluster.Host, c.Cluster.Port, opts...))
+	n.remote.Start()
+	if _, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(n.host) }), routerName); err != nil {
+		return err
+	}
+	n.router = NewRouter(n.host, n.system, "", n.log)
+	n.members, err = StartMembership(ctx, MembershipConfig{
+		ConsulAddress: c.Consul.Address,
+		Service:       c.Consul.Service,
+		NodeID:        n.id,
+		Address:       n.system.Address(),
+		TTL:           max(c.Lease.TTL/3, time.Second),
+		Logger:        n.log,
+		OnChange:      n.router.SetMembers,
+	})
+	return err
 }

@@ -45,6 +45,8 @@ func (a *activation) start(ctx actor.Context) {
 		return
 	}
 	a.cfg.Metrics.Activations.WithLabelValues("ok").Inc()
+	a.log.Debug("activated", "epoch", a.epoch, "previous_owner", acq.PreviousOwner, "created", acq.Created,
+		"seq", a.savedSeq, "version", a.version)
 	a.phase = phaseActive
 	a.armAutosave()
 	a.arm(timerIdle, a.cfg.Timing.IdleTimeout)

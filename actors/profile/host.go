@@ -248,3 +248,20 @@ func (h *Host) Drain(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ErrorResponse builds the response to req carrying err as its Error, for
+// routers that must answer a request they could not deliver.
+func ErrorResponse(req proto.Message, err error) proto.Message {
+	return errorResponse(req, err)
+}
+
+// Keys lists the profiles with an activation on this node.
+func (h *Host) Keys() []persistence.ProfileKey {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]persistence.ProfileKey, 0, len(h.entries))
+	for k := range h.entries {
+		out = append(out, k)
+	}
+	return out
+}

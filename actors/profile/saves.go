@@ -147,6 +147,7 @@ func (a *activation) onSaveDone(ctx actor.Context, m saveDone) {
 		a.committedNo = in.no
 		a.lastSave = a.cfg.Clock.Now()
 		a.records.committed(in.records)
+		a.log.Debug("saved", "seq", in.seq, "version", in.version, "release", in.release)
 		a.settleWaiters()
 		if in.release {
 			a.finishPassivation(ctx)
@@ -164,6 +165,7 @@ func (a *activation) onSaveDone(ctx actor.Context, m saveDone) {
 	case persistence.SaveFenced:
 		a.fence(ctx, "save")
 	case persistence.SaveGone:
+		a.log.Debug("save found the profile gone", "epoch", a.epoch, "seq", in.seq, "result", m.result)
 		a.gone(ctx)
 	}
 }

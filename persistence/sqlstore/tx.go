@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
-	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -19,38 +18,61 @@ import (
 // state and decides again.
 var errConflict = errors.New("concurrent change")
 
-// innerRetries is how often cockroach-go restarts the transaction on its
-// savepoint. On CockroachDB that is the cheap, priority-keeping retry. On
-// PostgreSQL a SERIALIZABLE transaction keeps its snapshot across
-// ROLLBACK TO SAVEPOINT, so those retries would fail the same way; the outer
-// loop in runTx begins a fresh transaction instead.
-const innerRetries = 2
-
-// runTx runs fn in a SERIALIZABLE transaction through cockroach-go's retry
-// helper. fn may run several times and must have no effects outside the
+// runTx runs fn in a SERIALIZABLE transaction, retried by cockroach-go's
+// retry helper (crdb.ExecuteCtx). Every attempt is a fresh transaction that
+// ends in a real COMMIT whose error is returned.
+//
+// Not crdbpgx.ExecuteTx: its savepoint protocol treats RELEASE SAVEPOINT as
+// the commit and ignores the COMMIT's error, which is right on CockroachDB
+// (RELEASE commits there) and wrong on PostgreSQL, where SERIALIZABLE
+// conflicts are often detected at COMMIT: the transaction rolls back and
+// ExecuteTx reports success. Two racing acquisitions could then both be
+// told they created a profile that neither wrote (found by the cluster tests
+// and pinned by TestConcurrentAcquireAndSave). PostgreSQL also keeps a
+// SERIALIZABLE snapshot across ROLLBACK TO SAVEPOINT, so savepoint retries
+// could not succeed there anyway. On CockroachDB a fresh transaction per
+// retry costs a little priority, nothing in correctness.
+//
+// fn may run several times and must have no effects outside the
 // transaction.
 func (s *Store) runTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	backoff := 2 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, innerRetries), s.pool,
-			pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
-		if err == nil || !retryable(err) {
-			return err
+	attempt := 0
+	err := crdb.ExecuteCtx(crdb.WithMaxRetries(ctx, s.opts.TxAttempts-1), func(ctx context.Context, _ ...any) error {
+		attempt++
+		if attempt > 1 {
+			// Full jitter: conflicting transactions (two nodes racing for
+			// one profile) spread out instead of colliding again in lockstep.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(rand.N(backoff) + time.Millisecond):
+			}
+			backoff = min(backoff*2, 100*time.Millisecond)
 		}
-		if attempt >= s.opts.TxAttempts {
-			return fmt.Errorf("transaction still conflicting after %d attempts: %w", attempt, err)
+		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		if err != nil && retryable(err) {
+			return retryLater{err}
 		}
-		// Full jitter: conflicting transactions (two nodes racing for one
-		// profile) spread out instead of colliding again in lockstep.
-		wait := rand.N(backoff) + time.Millisecond
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last conflict: %v)", ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		backoff = min(backoff*2, 100*time.Millisecond)
+		return err
+	})
+	var rl retryLater
+	if errors.As(err, &rl) && attempt >= s.opts.TxAttempts {
+		return fmt.Errorf("transaction still conflicting after %d attempts: %w", attempt, rl.err)
 	}
+	if errors.As(err, &rl) {
+		return rl.err
+	}
+	return err
 }
+
+// retryLater marks an error that a fresh transaction may not meet: to
+// cockroach-go's helper it is a serialization failure (SQLSTATE 40001).
+type retryLater struct{ err error }
+
+func (r retryLater) Error() string    { return r.err.Error() }
+func (r retryLater) Unwrap() error    { return r.err }
+func (r retryLater) SQLState() string { return "40001" }
 
 // retryable says whether running the transaction again may succeed:
 // serialization failures (40001), deadlocks (40P01), a unique violation on a
