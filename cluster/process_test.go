@@ -90,7 +90,7 @@ func (c *testCluster) start(id string) *proc {
 	}
 	p := &proc{id: id, gateway: fmt.Sprintf("127.0.0.1:%d", ports[0]), exited: make(chan struct{})}
 	p.cmd = exec.Command(bin)
-	p.cmd.Env = append(os.Environ(),
+	p.cmd.Env = append(environWithoutHearth(),
 		"HEARTH_NODE__ID="+id,
 		"HEARTH_DATABASE__URL="+c.dbURL,
 		"HEARTH_DATABASE__MAX_CONNS=4",
@@ -296,4 +296,17 @@ func TestClusterSurvivesConsulRestart(t *testing.T) {
 	w.waitAcked(t, w.total()+300)
 	w.finish(t)
 	w.verifyExact(t, a.client())
+}
+
+// environWithoutHearth is the test's environment minus HEARTH_* variables:
+// the test harness's own (HEARTH_CONSUL_BIN, HEARTH_TEST_*) are not node
+// settings, and the node refuses unknown HEARTH_ variables.
+func environWithoutHearth() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HEARTH_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
