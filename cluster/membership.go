@@ -38,6 +38,9 @@ type MembershipConfig struct {
 	// MaxBackoff caps the retry delay while Consul is unreachable.
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
+	// WatchOnly follows the members without registering (a cluster client
+	// that hosts no profiles).
+	WatchOnly bool
 	// OnChange receives this node's current member id and the passing
 	// members (sorted by ID) after every change, including this node
 	// missing from the list.
@@ -89,6 +92,15 @@ func StartMembership(ctx context.Context, cfg MembershipConfig) (*Membership, er
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
 	m := &Membership{cfg: cfg, client: client, log: cfg.Logger.With("component", "membership"), stop: make(chan struct{})}
+	if cfg.WatchOnly {
+		// Fail now if Consul cannot be reached, as a member would.
+		if _, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx)); err != nil {
+			return nil, fmt.Errorf("reach consul %s: %w", cfg.ConsulAddress, err)
+		}
+		m.done.Add(1)
+		go m.watch()
+		return m, nil
+	}
 	if err := m.register(ctx); err != nil {
 		return nil, fmt.Errorf("join cluster through consul %s: %w", cfg.ConsulAddress, err)
 	}
@@ -250,7 +262,7 @@ func (m *Membership) update(entries []*api.ServiceEntry) {
 	present := slices.ContainsFunc(members, func(x Member) bool { return x.ID == self })
 	// Consul answers with a short delay after a registration; only an
 	// absence well after it (and after a heartbeat) means we were dropped.
-	dropped := !present && time.Since(m.registered) > m.cfg.TTL
+	dropped := !m.cfg.WatchOnly && !present && time.Since(m.registered) > m.cfg.TTL
 	if dropped {
 		m.gen++
 	}
@@ -298,6 +310,9 @@ func (m *Membership) Leave(ctx context.Context) error {
 		close(m.stop)
 	}
 	m.done.Wait()
+	if m.cfg.WatchOnly {
+		return nil
+	}
 	return m.client.Agent().ServiceDeregisterOpts(m.memberID(), (&api.QueryOptions{}).WithContext(ctx))
 }
 

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-profiles/hearth/cluster/client"
 	"github.com/hearth-profiles/hearth/internal/testenv/freeport"
+	"github.com/hearth-profiles/hearth/messages/hearthv1"
 	"github.com/hearth-profiles/hearth/messages/hearthv1/hearthv1connect"
 )
 
@@ -309,4 +311,42 @@ func environWithoutHearth() []string {
 		}
 	}
 	return out
+}
+
+// TestClusterClient: a Go game server joins as a cluster client (Consul,
+// no profiles hosted) and its requests reach the owning nodes directly.
+func TestClusterClient(t *testing.T) {
+	c := newTestCluster(t)
+	a, b := c.start("node-a"), c.start("node-b")
+	c.waitMembers(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := DialCluster(ctx, ClientConfig{ConsulAddress: consul.HTTPAddr(), Service: c.service})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for len(conn.Members()) != 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("client sees %v", conn.Members())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cl := client.New(conn, client.Options{})
+	for i := range 20 {
+		if _, err := cl.Update(ctx, &hearthv1.UpdateRequest{Profile: profileRef(i), Durability: hearthv1.Durability_DURABILITY_DURABLE,
+			Operations: []*hearthv1.Operation{{Kind: hearthv1.OperationKind_OPERATION_KIND_SET, Path: "/via", Value: `"cluster client"`}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every profile reads back through either gateway, wherever it lives.
+	for i := range 20 {
+		for _, p := range []*proc{a, b} {
+			res, err := client.New(client.NewGateway(nil, "http://"+p.gateway, ""), client.Options{}).
+				Get(ctx, &hearthv1.GetRequest{Profile: profileRef(i), Path: "/via"})
+			if err != nil || res.GetValue() != `"cluster client"` {
+				t.Fatalf("profile %d via %s: %v %v", i, p.id, res, err)
+			}
+		}
+	}
 }

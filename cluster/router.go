@@ -51,10 +51,14 @@ type Router struct {
 	left map[string]chan struct{}
 }
 
-// NewRouter routes for host; call SetMembers as the membership changes.
+// NewRouter routes for host; call SetMembers as the membership changes. A
+// nil host makes a client router: every request goes to a member.
 func NewRouter(host *profile.Host, system *actor.ActorSystem, selfID string, log *slog.Logger) *Router {
-	r := &Router{host: host, system: system, self: selfID, log: log, handoff: make(chan struct{}, 1), left: map[string]chan struct{}{}}
-	go r.handoffLoop(r.handoff)
+	r := &Router{host: host, system: system, self: selfID, log: log, left: map[string]chan struct{}{}}
+	if host != nil {
+		r.handoff = make(chan struct{}, 1)
+		go r.handoffLoop(r.handoff)
+	}
 	return r
 }
 
@@ -86,7 +90,7 @@ func (r *Router) owner(key persistence.ProfileKey) (m Member, local bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.members) == 0 {
-		return Member{}, true
+		return Member{}, r.host != nil
 	}
 	var best uint64
 	for _, c := range r.members {
@@ -100,7 +104,7 @@ func (r *Router) owner(key persistence.ProfileKey) (m Member, local bool) {
 			best, m = s, c
 		}
 	}
-	return m, m.ID == r.self
+	return m, r.host != nil && m.ID == r.self
 }
 
 // Request delivers msg to the owning node and returns its response. A
@@ -118,6 +122,9 @@ func (r *Router) Request(ctx context.Context, msg proto.Message) (proto.Message,
 		owner, local := r.owner(key)
 		if local {
 			return r.host.Request(ctx, msg)
+		}
+		if owner.Address == "" {
+			return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "no cluster member is known to serve %s", key)
 		}
 		res, err := r.forward(ctx, owner, msg)
 		switch {
@@ -183,6 +190,9 @@ func (r *Router) Watch(ctx context.Context, ref *hearthv1.ProfileRef, fn func(*h
 	owner, local := r.owner(key)
 	if local {
 		return r.host.Watch(ctx, ref, fn)
+	}
+	if owner.Address == "" {
+		return messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "no cluster member is known to serve %s", key)
 	}
 	events := make(chan *hearthv1.WatchEvent, 1024)
 	failed := make(chan error, 1)

@@ -1,0 +1,105 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hearth-profiles/hearth/messages/hearthv1"
+)
+
+// ClientConn joins a cluster as a client: it follows the members through
+// Consul without registering or hosting profiles, and sends each request as
+// an actor message straight to the owning node's router actor.
+type ClientConn struct {
+	system  *actor.ActorSystem
+	remote  *remote.Remote
+	router  *Router
+	members *Membership
+}
+
+// ClientConfig configures a ClientConn.
+type ClientConfig struct {
+	ConsulAddress string
+	Service       string // the nodes' consul.service
+	// Host the client's actor remote listens on (answers come back to it);
+	// AdvertisedHost is what nodes dial, if different.
+	Host           string
+	AdvertisedHost string
+	Logger         *slog.Logger
+}
+
+// DialCluster joins the cluster as a client.
+func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Service == "" {
+		cfg.Service = "hearth"
+	}
+	c = &ClientConn{system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return cfg.Logger.With("lib", "protoactor")
+	}))}
+	defer func() {
+		if p := recover(); p != nil { // remote.Start panics when it cannot listen
+			err = fmt.Errorf("cluster client remote: %v", p)
+		}
+		if err != nil {
+			c.Close()
+		}
+	}()
+	var opts []remote.ConfigOption
+	if cfg.AdvertisedHost != "" {
+		opts = append(opts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
+	}
+	c.remote = remote.NewRemote(c.system, remote.Configure(cfg.Host, 0, opts...))
+	c.remote.Start()
+	c.router = NewRouter(nil, c.system, "", cfg.Logger)
+	c.members, err = StartMembership(ctx, MembershipConfig{
+		ConsulAddress: cfg.ConsulAddress,
+		Service:       cfg.Service,
+		WatchOnly:     true,
+		Logger:        cfg.Logger,
+		OnChange:      c.router.SetMembers,
+	})
+	return c, err
+}
+
+// Request sends a request to the profile's owning node.
+func (c *ClientConn) Request(ctx context.Context, msg proto.Message) (proto.Message, error) {
+	return c.router.Request(ctx, msg)
+}
+
+// Watch follows a profile's events on its owning node.
+func (c *ClientConn) Watch(ctx context.Context, ref *hearthv1.ProfileRef, fn func(*hearthv1.WatchEvent) error) error {
+	return c.router.Watch(ctx, ref, fn)
+}
+
+// Members is the member list the client routes by.
+func (c *ClientConn) Members() []Member {
+	if c.members == nil {
+		return nil
+	}
+	return c.members.Members()
+}
+
+// Close leaves the cluster.
+func (c *ClientConn) Close() {
+	if c.members != nil {
+		_ = c.members.Leave(context.Background())
+	}
+	if c.router != nil {
+		c.router.close()
+	}
+	if c.remote != nil {
+		c.remote.Shutdown(true)
+	}
+	c.system.Shutdown()
+}
