@@ -73,8 +73,15 @@ func activationResult(code interface{ String() string }) string {
 // waits and asks again, up to ActivationWait: a new owner never reads a
 // profile its previous owner may still write.
 func (a *activation) acquireOwnership() (persistence.Acquired, error) {
-	deadline := a.cfg.Clock.Now().Add(a.cfg.Timing.ActivationWait)
+	start := a.cfg.Clock.Now()
+	deadline := start.Add(a.cfg.Timing.ActivationWait)
 	var last error
+	waited := false
+	defer func() {
+		if waited {
+			a.cfg.Metrics.HandoffWait.Observe(a.cfg.Clock.Since(start).Seconds())
+		}
+	}()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timing.StoreTimeout)
 		acq, err := a.cfg.Store.Acquire(ctx, a.cfg.NodeID, a.key)
@@ -87,6 +94,7 @@ func (a *activation) acquireOwnership() (persistence.Acquired, error) {
 		wait := activationPoll
 		switch {
 		case errors.As(err, &held):
+			waited = true
 			wait = min(max(held.Remaining(), time.Millisecond), activationPoll)
 		case errors.Is(err, persistence.ErrLeaseExpired):
 			return persistence.Acquired{}, errorf(codeUnavailable, "node %s lost its lease and cannot take profiles; retry on another node", a.cfg.NodeID)

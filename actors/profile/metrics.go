@@ -16,6 +16,7 @@ type Metrics struct {
 	Saves         *prometheus.CounterVec // outcome: saved, fenced, gone, superseded, error
 	DurableWait   prometheus.Histogram   // seconds from apply to commit for durable updates
 	SessionEvents *prometheus.CounterVec // event: granted, reused, stolen, conflict, released, lapsed
+	HandoffWait   prometheus.Histogram   // seconds an activation waited for the previous owner node
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -55,10 +56,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SessionEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_profile_session_events_total", Help: "Session transitions, by event.",
 		}, []string{"event"}),
+		HandoffWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hearth_profile_handoff_wait_seconds",
+			Help:    "Time activations waited for another node to release the profile or for its lease to lapse.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Loaded, m.Activations, m.Passivations, m.Fenced, m.Updates,
-			m.Duplicates, m.UpdateErrors, m.Saves, m.DurableWait, m.SessionEvents)
+			m.Duplicates, m.UpdateErrors, m.Saves, m.DurableWait, m.SessionEvents, m.HandoffWait)
 	}
 	return m
 }
