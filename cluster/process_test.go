@@ -273,10 +273,14 @@ func TestPausedNodeIsFencedNotObeyed(t *testing.T) {
 	if !strings.Contains(logs, "lease lost") {
 		t.Fatalf("paused node did not notice its lost lease:\n%s", logs)
 	}
+	fenced := strings.Count(logs, "fenced: another activation owns")
+	if fenced == 0 {
+		t.Fatalf("the paused node's stale activations were not fenced:\n%s", logs)
+	}
 	w.waitAcked(t, w.total()+100)
 	w.finish(t)
 	w.verifyDurable(t, a.client())
-	t.Logf("paused node: %d fenced activations logged", strings.Count(logs, "fenced: another activation owns"))
+	t.Logf("paused node: %d stale activations fenced (refused by the store, counted, stopped)", fenced)
 }
 
 // TestClusterSurvivesConsulRestart: the Consul agent restarts empty; the
