@@ -69,3 +69,14 @@ func decodeEnvelope(data []byte) (envelope, error) {
 	}
 	return e, nil
 }
+
+// DecodeStored reads a stored snapshot document (the envelope) into the
+// profile's JSON and its document version, for tools that read the store
+// directly (the load tester's verifier, operations scripts).
+func DecodeStored(data []byte) (doc []byte, version int64, err error) {
+	e, err := decodeEnvelope(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return e.Doc, e.Version, nil
+}
