@@ -93,8 +93,8 @@ func run() int {
 
 	var (
 		transport client.Transport
-		metrics   []string          // gateways to scrape
-		read      func() reader     // how to read the stored profiles, after the run
+		metrics   []string                      // gateways to scrape
+		read      func() reader                 // how to read the stored profiles, after the run
 		finish    = func() error { return nil } // stop what we started, before verifying
 		chaosStop = make(chan struct{})
 		events    = make(chan string, 100)

@@ -107,4 +107,6 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func describe(addrs []string) string { return fmt.Sprintf("%d gateway(s) %s", len(addrs), strings.Join(addrs, ",")) }
+func describe(addrs []string) string {
+	return fmt.Sprintf("%d gateway(s) %s", len(addrs), strings.Join(addrs, ","))
+}
