@@ -123,6 +123,9 @@ func (a *activation) load(acq persistence.Acquired) error {
 		doc    any
 		schema = a.ns.Migrations.Current() // a new profile starts at the current schema
 	)
+	// A profile never saved has no records (a re-created one had its
+	// records deleted with it), so every key is new.
+	a.keys = newKeyFilter()
 	if snap := acq.Snapshot; snap != nil {
 		env, err := decodeEnvelope(snap.Document)
 		if err != nil {
@@ -136,6 +139,11 @@ func (a *activation) load(acq persistence.Acquired) error {
 		a.lastSave = snap.SavedAt
 		if env.Session != nil {
 			a.sess = env.Session.Rebase(a.cfg.Clock.Now(), a.cfg.Timing.SessionTTL)
+		}
+		a.keys = env.Keys
+		if !a.keys.valid() {
+			// Written without a filter: any key may have a record.
+			a.keys = saturatedKeyFilter()
 		}
 	} else if acq.Created {
 		a.savedSeq = 0

@@ -67,6 +67,7 @@ type activation struct {
 	lastActivity time.Time
 
 	records records
+	keys    keyFilter // every idempotency key this profile has recorded (or may have)
 
 	saveNo      uint64 // saves started
 	committedNo uint64 // the newest save that committed

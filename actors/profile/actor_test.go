@@ -287,7 +287,7 @@ func TestFencedActivationStopsWithoutWriting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc2, _ := encodeEnvelope(5, session.State{}, []byte(`{"owner":"n2"}`))
+		doc2, _ := encodeEnvelope(5, session.State{}, nil, []byte(`{"owner":"n2"}`))
 		if _, err := f.store.Store.Save(ctx, "n2", []persistence.SaveRow{{Key: mustKey(t, r), Epoch: acq.Epoch, Seq: acq.Snapshot.Seq + 1, Document: doc2}}); err != nil {
 			t.Fatal(err)
 		}

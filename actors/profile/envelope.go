@@ -18,10 +18,13 @@ const envelopeFormat = 1
 
 // envelope is the stored form of a snapshot's document.
 type envelope struct {
-	Format  int             `json:"hearth"`
-	Version int64           `json:"version"`
-	Session *session.State  `json:"session,omitempty"`
-	Doc     json.RawMessage `json:"doc"`
+	Format  int            `json:"hearth"`
+	Version int64          `json:"version"`
+	Session *session.State `json:"session,omitempty"`
+	// Keys is the Bloom filter of the profile's idempotency keys
+	// (keyfilter.go); absent in snapshots written without one.
+	Keys keyFilter       `json:"keys,omitempty"`
+	Doc  json.RawMessage `json:"doc"`
 }
 
 // errBadEnvelope reports a stored document this node cannot read.
@@ -30,7 +33,7 @@ var errBadEnvelope = errors.New("stored document is not a hearth envelope")
 // encodeEnvelope wraps an encoded document. It writes the JSON by hand so the
 // (possibly megabytes of) document bytes are copied once, not re-validated
 // and re-indented by encoding/json.
-func encodeEnvelope(version int64, sess session.State, doc []byte) ([]byte, error) {
+func encodeEnvelope(version int64, sess session.State, keys keyFilter, doc []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(doc) + 128)
 	buf.WriteString(`{"hearth":`)
@@ -44,6 +47,14 @@ func encodeEnvelope(version int64, sess session.State, doc []byte) ([]byte, erro
 		}
 		buf.WriteString(`,"session":`)
 		buf.Write(s)
+	}
+	if len(keys) > 0 {
+		k, err := json.Marshal([]byte(keys)) // base64
+		if err != nil {
+			return nil, fmt.Errorf("encode key filter: %w", err)
+		}
+		buf.WriteString(`,"keys":`)
+		buf.Write(k)
 	}
 	buf.WriteString(`,"doc":`)
 	buf.Write(doc)

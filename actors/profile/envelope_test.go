@@ -22,7 +22,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{"held", sess, `{"nested":{"x":[1,2,3]},"s":"\u00e9"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b, err := encodeEnvelope(42, c.sess, []byte(c.doc))
+			b, err := encodeEnvelope(42, c.sess, nil, []byte(c.doc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if e.Session != nil {
 			sess = *e.Session
 		}
-		again, err := encodeEnvelope(e.Version, sess, e.Doc)
+		again, err := encodeEnvelope(e.Version, sess, e.Keys, e.Doc)
 		if err != nil {
 			return // a session that cannot be encoded is refused at save time
 		}

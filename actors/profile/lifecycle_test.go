@@ -30,7 +30,7 @@ func seed(t *testing.T, f *fixture, r *hearthv1.ProfileRef, schema int64, doc st
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := encodeEnvelope(7, session.State{}, []byte(doc))
+	env, err := encodeEnvelope(7, session.State{}, nil, []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestActivationWaitsForPreviousOwner(t *testing.T) {
 		t.Fatalf("answered while another node held the profile: %v", res)
 	default:
 	}
-	env, _ := encodeEnvelope(3, session.State{}, []byte(`{"saved_by":"old"}`))
+	env, _ := encodeEnvelope(3, session.State{}, nil, []byte(`{"saved_by":"old"}`))
 	if _, err := f.store.Store.Save(ctx, "old", []persistence.SaveRow{{Key: mustKey(t, r), Epoch: acq.Epoch, Seq: 1, Document: env, Release: true}}); err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func (a *activation) flush(_ actor.Context) {
 	doc, err := a.encoded()
 	var env []byte
 	if err == nil {
-		env, err = encodeEnvelope(a.version, a.sess, doc)
+		env, err = encodeEnvelope(a.version, a.sess, a.keys, doc)
 	}
 	if err != nil {
 		// The document was validated when it changed, so this is a bug;

@@ -152,6 +152,7 @@ func (a *activation) apply(ctx actor.Context, c change) {
 	a.version++
 	if c.recordKey != "" {
 		a.records.add(&pendingRecord{key: c.recordKey, result: recBytes, version: a.version})
+		a.keys.add(c.recordKey)
 	}
 	lane := "memory"
 	if c.durable {
@@ -190,6 +191,9 @@ func (a *activation) apply(ctx actor.Context, c change) {
 // memory or from the store. done is false for a new key.
 func (a *activation) repeatOf(ctx actor.Context, c change) (done bool, err error) {
 	result, pending, found := a.records.lookup(c.recordKey)
+	if !found && !a.keys.mayContain(c.recordKey) {
+		return false, nil // never recorded: no store read needed
+	}
 	if !found {
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timing.StoreTimeout)
 		stored, err := a.cfg.Store.Record(sctx, a.key, c.recordKey)

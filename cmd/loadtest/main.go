@@ -43,6 +43,9 @@ type Report struct {
 	PerOperation map[string]Latency `json:"per_operation_latency_ms"`
 	Errors       map[string]int64   `json:"errors"`
 	Activations  float64            `json:"activations"`
+	// ColdActivationsPerSec is players / the time every player's first
+	// join took (each a cold activation: load, fence, migrate).
+	ColdActivationsPerSec float64 `json:"cold_activations_per_sec"`
 	Passivations float64            `json:"passivations"`
 	Chaos        []string           `json:"chaos,omitempty"`
 	Verify       Verify             `json:"verify"`
@@ -78,7 +81,7 @@ func run() int {
 	flag.Float64Var(&cfg.GiftShare, "gift-share", 0.03, "share of operations that are gifts from another server")
 	flag.Float64Var(&cfg.HopShare, "hop-share", 0.005, "share of operations where a player hops to another server")
 	flag.Float64Var(&cfg.LeaveShare, "leave-share", 0.005, "share of operations where a player leaves (and comes back later)")
-	flag.StringVar(&cfg.Namespace, "namespace", "loadtest", "profile namespace")
+	flag.StringVar(&cfg.Namespace, "namespace", "", "profile namespace (default: loadtest-<run id>, fresh for every run)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -86,6 +89,10 @@ func run() int {
 	defer stop()
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
+	}
+	cfg.RunID = fmt.Sprintf("%x", time.Now().UnixNano())
+	if cfg.Namespace == "" {
+		cfg.Namespace = "loadtest-" + cfg.RunID
 	}
 	var killed atomic.Bool
 	st := newStats(time.Now())
@@ -201,7 +208,8 @@ func run() int {
 	fmt.Fprintf(os.Stderr, "loadtest: %s; %d players on %d servers for %s, seed %d\n", rep.Target, cfg.Players, cfg.Servers, cfg.Duration, cfg.Seed)
 
 	done := make(chan struct{})
-	go func() { w.run(ctx); close(done) }()
+	joined := make(chan time.Duration, 1)
+	go func() { w.run(ctx, joined); close(done) }()
 	tty := isTerminal(os.Stderr)
 	tick := time.NewTicker(time.Second)
 	last := time.Now()
@@ -210,6 +218,12 @@ loop:
 		select {
 		case <-done:
 			break loop
+		case d := <-joined:
+			rep.ColdActivationsPerSec = float64(cfg.Players) / d.Seconds()
+			if tty {
+				fmt.Fprintln(os.Stderr)
+			}
+			fmt.Fprintf(os.Stderr, "all %d players joined in %.2fs: %.0f cold activations/s\n", cfg.Players, d.Seconds(), rep.ColdActivationsPerSec)
 		case ev := <-events:
 			rep.Chaos = append(rep.Chaos, ev)
 			if tty {
@@ -285,7 +299,7 @@ func printReport(r Report) {
 		fmt.Printf("  %-15s n=%-8d p50 %.2f  p99 %.2f  p99.9 %.2f\n", op, l.N, l.P50, l.P99, l.P999)
 	}
 	fmt.Printf("errors        %v\n", r.Errors)
-	fmt.Printf("activations   %.0f  passivations %.0f\n", r.Activations, r.Passivations)
+	fmt.Printf("activations   %.0f  passivations %.0f  (first joins: %.0f cold activations/s)\n", r.Activations, r.Passivations, r.ColdActivationsPerSec)
 	for _, c := range r.Chaos {
 		fmt.Printf("chaos         %s\n", c)
 	}

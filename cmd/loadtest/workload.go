@@ -26,6 +26,10 @@ type workload struct {
 	players []*ledger
 	inboxes []chan int // players joining each server
 	killed  *atomic.Bool
+	// run makes idempotency keys and receipt ids unique to this run, so
+	// runs against the same database do not collide; the seed alone
+	// decides what the servers do.
+	runID string
 }
 
 // Config is the workload's shape; the same Seed gives the same decisions.
@@ -42,6 +46,7 @@ type Config struct {
 	HopShare      float64
 	LeaveShare    float64
 	Namespace     string
+	RunID         string // unique per run: keys, receipts and the default namespace
 }
 
 // ledger is what one player was acknowledged. Durable effects must all be
@@ -61,7 +66,7 @@ type ledger struct {
 }
 
 func newWorkload(cfg Config, cl *client.Client, st *stats, killed *atomic.Bool) *workload {
-	w := &workload{cfg: cfg, cl: cl, st: st, killed: killed}
+	w := &workload{cfg: cfg, cl: cl, st: st, killed: killed, runID: cfg.RunID}
 	for range cfg.Players {
 		w.players = append(w.players, &ledger{receipts: map[string]bool{}})
 	}
@@ -76,9 +81,14 @@ func (w *workload) ref(p int) *hearthv1.ProfileRef {
 }
 
 // run drives every server until the deadline, then releases every session.
-func (w *workload) run(ctx context.Context) {
-	deadline := time.Now().Add(w.cfg.Duration)
-	var wg sync.WaitGroup
+// joined reports how long the first join of every player took: each is a
+// cold activation (load from the store, fence, migrate).
+func (w *workload) run(ctx context.Context, joined chan<- time.Duration) {
+	start := time.Now()
+	deadline := start.Add(w.cfg.Duration)
+	var wg, joins sync.WaitGroup
+	joins.Add(w.cfg.Servers)
+	go func() { joins.Wait(); joined <- time.Since(start) }()
 	for k := range w.cfg.Servers {
 		for p := k; p < w.cfg.Players; p += w.cfg.Servers {
 			w.inboxes[k] <- p
@@ -89,14 +99,14 @@ func (w *workload) run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(w.cfg.Seed, uint64(k)))
-			w.server(ctx, k, rng, deadline)
+			w.server(ctx, k, rng, deadline, joins.Done)
 		}()
 	}
 	wg.Wait()
 }
 
 // server is one simulated game server.
-func (w *workload) server(ctx context.Context, k int, rng *rand.Rand, deadline time.Time) {
+func (w *workload) server(ctx context.Context, k int, rng *rand.Rand, deadline time.Time, joinedAll func()) {
 	sid := fmt.Sprintf("server-%d", k)
 	online := map[int]string{} // player -> session token
 	var order []int
@@ -122,6 +132,15 @@ func (w *workload) server(ctx context.Context, k int, rng *rand.Rand, deadline t
 			}
 		}
 	}
+	for initial := true; initial; {
+		select {
+		case p := <-w.inboxes[k]:
+			join(p)
+		default:
+			initial = false
+		}
+	}
+	joinedAll()
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		for joined := false; !joined; {
 			select {
@@ -225,7 +244,7 @@ func (w *workload) write(ctx context.Context, op, sid string, p int, tok string,
 
 func (w *workload) key(l *ledger, p int, kind string) string {
 	l.nextOp++
-	return fmt.Sprintf("%s-%d-%d-%d", kind, w.cfg.Seed, p, l.nextOp)
+	return fmt.Sprintf("%s-%s-%d-%d", kind, w.runID, p, l.nextOp)
 }
 
 func inc(path string, by int) *hearthv1.Operation {
@@ -288,9 +307,9 @@ func (w *workload) purchase(ctx context.Context, sid string, p int, tok string, 
 	if len(l.receipts) > 0 && rng.Float64() < w.cfg.DupShare {
 		// A duplicate delivery of a receipt already granted.
 		n := rng.IntN(l.nextReceipt)
-		receipt = fmt.Sprintf("receipt-%d-%d-%d", w.cfg.Seed, p, n)
+		receipt = fmt.Sprintf("receipt-%s-%d-%d", w.runID, p, n)
 	} else {
-		receipt = fmt.Sprintf("receipt-%d-%d-%d", w.cfg.Seed, p, l.nextReceipt)
+		receipt = fmt.Sprintf("receipt-%s-%d-%d", w.runID, p, l.nextReceipt)
 		l.nextReceipt++
 	}
 	l.mu.Unlock()
