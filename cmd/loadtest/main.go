@@ -45,10 +45,10 @@ type Report struct {
 	Activations  float64            `json:"activations"`
 	// ColdActivationsPerSec is players / the time every player's first
 	// join took (each a cold activation: load, fence, migrate).
-	ColdActivationsPerSec float64 `json:"cold_activations_per_sec"`
-	Passivations float64            `json:"passivations"`
-	Chaos        []string           `json:"chaos,omitempty"`
-	Verify       Verify             `json:"verify"`
+	ColdActivationsPerSec float64  `json:"cold_activations_per_sec"`
+	Passivations          float64  `json:"passivations"`
+	Chaos                 []string `json:"chaos,omitempty"`
+	Verify                Verify   `json:"verify"`
 }
 
 func main() {
