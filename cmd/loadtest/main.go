@@ -52,37 +52,42 @@ type Report struct {
 }
 
 func main() {
-	os.Exit(run())
+	os.Exit(run(os.Args[1:]))
 }
 
-func run() int {
+// run is the whole program; it returns the exit code (0: the contract held,
+// 1: a violation, 2: the run could not be made).
+func run(args []string) int {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	var (
 		cfg        Config
-		embedded   = flag.Bool("embedded", false, "start an in-process node with the embedded store (nothing else needed)")
-		target     = flag.String("target", "", "node gateways (host:port,...) or consul://ADDR/SERVICE for the Go cluster client")
-		baselineF  = flag.String("baseline", "", `"sql": run the workload as one SERIALIZABLE transaction per operation against -db`)
-		db         = flag.String("db", "", "database URL: for -baseline, -spawn, and to verify a -target run")
-		spawn      = flag.Int("spawn", 0, "start this many node processes (needs -db and -consul)")
-		consulAddr = flag.String("consul", "", "Consul HTTP address for -spawn")
-		chaos      = flag.Bool("chaos", false, "with -spawn: SIGTERM+restart, kill -9+restart, add a node, in turn")
-		chaosEvery = flag.Duration("chaos-every", 8*time.Second, "time between chaos actions")
-		nodeBin    = flag.String("node-bin", "", "cmd/node binary for -spawn (default: go build it)")
-		reportPath = flag.String("report", "", "write the JSON report here")
-		dataDir    = flag.String("data", "", "embedded store directory (default: a temporary one)")
+		embedded   = fs.Bool("embedded", false, "start an in-process node with the embedded store (nothing else needed)")
+		target     = fs.String("target", "", "node gateways (host:port,...) or consul://ADDR/SERVICE for the Go cluster client")
+		baselineF  = fs.String("baseline", "", `"sql": run the workload as one SERIALIZABLE transaction per operation against -db`)
+		db         = fs.String("db", "", "database URL: for -baseline, -spawn, and to verify a -target run")
+		spawn      = fs.Int("spawn", 0, "start this many node processes (needs -db and -consul)")
+		consulAddr = fs.String("consul", "", "Consul HTTP address for -spawn")
+		chaos      = fs.Bool("chaos", false, "with -spawn: SIGTERM+restart, kill -9+restart, add a node, in turn")
+		chaosEvery = fs.Duration("chaos-every", 8*time.Second, "time between chaos actions")
+		nodeBin    = fs.String("node-bin", "", "cmd/node binary for -spawn (default: go build it)")
+		reportPath = fs.String("report", "", "write the JSON report here")
+		dataDir    = fs.String("data", "", "embedded store directory (default: a temporary one)")
 	)
-	flag.IntVar(&cfg.Players, "players", 2000, "players (profiles)")
-	flag.IntVar(&cfg.Servers, "servers", 32, "simulated game servers (concurrent callers)")
-	flag.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long to play")
-	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same decisions")
-	flag.Float64Var(&cfg.Rate, "rate", 0, "total operations per second (0: as fast as the servers go)")
-	flag.Float64Var(&cfg.DurableShare, "durable-share", 0.2, "share of updates that are durable")
-	flag.Float64Var(&cfg.PurchaseShare, "purchase-share", 0.03, "share of operations that are purchases")
-	flag.Float64Var(&cfg.DupShare, "dup-share", 0.2, "share of purchases that re-deliver an earlier receipt")
-	flag.Float64Var(&cfg.GiftShare, "gift-share", 0.03, "share of operations that are gifts from another server")
-	flag.Float64Var(&cfg.HopShare, "hop-share", 0.005, "share of operations where a player hops to another server")
-	flag.Float64Var(&cfg.LeaveShare, "leave-share", 0.005, "share of operations where a player leaves (and comes back later)")
-	flag.StringVar(&cfg.Namespace, "namespace", "", "profile namespace (default: loadtest-<run id>, fresh for every run)")
-	flag.Parse()
+	fs.IntVar(&cfg.Players, "players", 2000, "players (profiles)")
+	fs.IntVar(&cfg.Servers, "servers", 32, "simulated game servers (concurrent callers)")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long to play")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same decisions")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "total operations per second (0: as fast as the servers go)")
+	fs.Float64Var(&cfg.DurableShare, "durable-share", 0.2, "share of updates that are durable")
+	fs.Float64Var(&cfg.PurchaseShare, "purchase-share", 0.03, "share of operations that are purchases")
+	fs.Float64Var(&cfg.DupShare, "dup-share", 0.2, "share of purchases that re-deliver an earlier receipt")
+	fs.Float64Var(&cfg.GiftShare, "gift-share", 0.03, "share of operations that are gifts from another server")
+	fs.Float64Var(&cfg.HopShare, "hop-share", 0.005, "share of operations where a player hops to another server")
+	fs.Float64Var(&cfg.LeaveShare, "leave-share", 0.005, "share of operations where a player leaves (and comes back later)")
+	fs.StringVar(&cfg.Namespace, "namespace", "", "profile namespace (default: loadtest-<run id>, fresh for every run)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
