@@ -24,6 +24,9 @@ func Decode(data []byte) (any, error) {
 	if !utf8.Valid(data) {
 		return nil, errorf(ErrInvalidValue, "JSON is not valid UTF-8")
 	}
+	if v, ok := decodeScalar(data); ok {
+		return v, nil
+	}
 	if d := scanDepth(data); d > MaxNesting {
 		return nil, errorf(ErrLimit, "JSON nests %d levels deep; at most %d are allowed", d, MaxNesting)
 	}
@@ -39,6 +42,41 @@ func Decode(data []byte) (any, error) {
 		return nil, errorf(ErrInvalidValue, "trailing data after the JSON value at offset %d", dec.InputOffset())
 	}
 	return v, nil
+}
+
+// decodeScalar decodes the values most operations carry (a number, true,
+// false, null, a string without escapes) without a json.Decoder, whose
+// buffers were a quarter of a loaded node's allocations. Anything else is
+// left to the full decoder (ok is false).
+func decodeScalar(data []byte) (any, bool) {
+	t := bytes.Trim(data, " \t\r\n") // JSON whitespace only
+	switch {
+	case len(t) == 0:
+		return nil, false
+	case string(t) == "true":
+		return true, true
+	case string(t) == "false":
+		return false, true
+	case string(t) == "null":
+		return nil, true
+	case t[0] == '"':
+		body := t[1:]
+		if len(body) == 0 || body[len(body)-1] != '"' {
+			return nil, false
+		}
+		body = body[:len(body)-1]
+		for _, c := range body {
+			if c == '"' || c == '\\' || c < 0x20 {
+				return nil, false // escapes and control bytes: the full decoder
+			}
+		}
+		return string(body), true // UTF-8 was checked by the caller
+	case t[0] == '-' || isDigit(t[0]):
+		if validNumber(string(t)) {
+			return json.Number(string(t)), true
+		}
+	}
+	return nil, false
 }
 
 // scanDepth returns the deepest bracket nesting of data, ignoring brackets

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -283,4 +285,33 @@ func walkLeaves(v any, p Pointer, fn func(Pointer, any)) {
 	for k, e := range m {
 		walkLeaves(e, p.Child(k), fn)
 	}
+}
+
+// FuzzDecodeScalarMatchesDecoder: the scalar fast path must agree with
+// encoding/json on every input it accepts.
+func FuzzDecodeScalarMatchesDecoder(f *testing.F) {
+	for _, s := range []string{`1`, `-0.5e10`, ` 42 `, `"x"`, `"a\"b"`, `true`, `null`, `01`, `1.`, `"é"`, `-`, `""`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return
+		}
+		fast, ok := decodeScalar(data)
+		if !ok {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var slow any
+		if err := dec.Decode(&slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", data, err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			t.Fatalf("fast path accepted %q with trailing data", data)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: fast %#v, encoding/json %#v", data, fast, slow)
+		}
+	})
 }

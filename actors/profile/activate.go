@@ -161,6 +161,7 @@ func (a *activation) load(acq persistence.Acquired) error {
 		return errorf(codeUnavailable, "profile %s: %v", a.key, err)
 	}
 	a.doc, a.docBytes, a.schema = reconciled, encoded, newSchema
+	a.sizeBound = int64(len(encoded))
 	if changed || newSchema != schema {
 		a.version++
 	}
@@ -175,6 +176,7 @@ func (a *activation) encoded() ([]byte, error) {
 			return nil, err
 		}
 		a.docBytes = b
+		a.sizeBound = int64(len(b))
 	}
 	return a.docBytes, nil
 }

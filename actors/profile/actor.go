@@ -56,6 +56,7 @@ type activation struct {
 	epoch        int64
 	doc          any
 	docBytes     []byte // the encoded doc, or nil when it must be re-encoded
+	sizeBound    int64  // an upper bound on len(encoded doc), exact after an encode
 	version      int64  // grows by one per applied change
 	savedVersion int64  // the version in the newest committed snapshot
 	schema       int64

@@ -105,6 +105,7 @@ func (a *activation) onRestore(ctx actor.Context, m *hearthv1.RestoreRequest) {
 		return
 	}
 	a.doc, a.docBytes, a.schema = restored, encoded, schema
+	a.sizeBound = int64(len(encoded))
 	a.version++
 	a.publish(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_RESTORED, SessionId: a.holderFor(m.GetSessionToken())})
 	req := ctx.Message()

@@ -444,3 +444,33 @@ func TestRestoreAndDelete(t *testing.T) {
 		}
 	})
 }
+
+// TestSizeLimitHoldsAcrossManySmallUpdates: the size check skips encoding
+// while a bound says the document is far from the limit; many small
+// appends must still stop exactly at the limit.
+func TestSizeLimitHoldsAcrossManySmallUpdates(t *testing.T) {
+	f := newFixture(t, storeKinds()[0])
+	n := f.node("n1", func(c *Config) { c.Limits.MaxDocumentBytes = 3000 })
+	r := ref("growing")
+	item := `"` + stringOf('x', 90) + `"`
+	refused := false
+	for i := 0; i < 100 && !refused; i++ {
+		res := call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r,
+			Operations: []*hearthv1.Operation{op(hearthv1.OperationKind_OPERATION_KIND_APPEND, "/items", item)}})
+		switch codeOf(res) {
+		case 0:
+		case codeTooLarge:
+			refused = true
+		default:
+			t.Fatalf("append %d: %v", i, res)
+		}
+	}
+	if !refused {
+		t.Fatal("never refused")
+	}
+	// Refused neither late (over the limit) nor early (with room left).
+	g := call[*hearthv1.GetResponse](t, n, &hearthv1.GetRequest{Profile: r})
+	if size := len(g.GetValue()); size > 3000 || size+len(item)+1 <= 3000 {
+		t.Fatalf("refused at %d bytes; limit 3000, an item adds %d", size, len(item)+1)
+	}
+}

@@ -129,14 +129,21 @@ func (a *activation) apply(ctx actor.Context, c change) {
 		a.refuse(ctx, err)
 		return
 	}
-	encoded, err := document.Encode(doc)
-	if err != nil {
-		a.refuse(ctx, err)
-		return
-	}
-	if len(encoded) > a.cfg.Limits.MaxDocumentBytes {
-		a.refuse(ctx, errorf(codeTooLarge, "the update would make the document %d bytes; the limit is %d", len(encoded), a.cfg.Limits.MaxDocumentBytes))
-		return
+	// The size check encodes the document only when a cheap upper bound on
+	// its size could exceed the limit; the encoding is otherwise left to
+	// the next save or whole-document read.
+	var encoded []byte
+	bound := a.sizeBound + growthBound(c.ops)
+	if bound > int64(a.cfg.Limits.MaxDocumentBytes) {
+		if encoded, err = document.Encode(doc); err != nil {
+			a.refuse(ctx, err)
+			return
+		}
+		if len(encoded) > a.cfg.Limits.MaxDocumentBytes {
+			a.refuse(ctx, errorf(codeTooLarge, "the update would make the document %d bytes; the limit is %d", len(encoded), a.cfg.Limits.MaxDocumentBytes))
+			return
+		}
+		bound = int64(len(encoded))
 	}
 	resp, rec := c.result(a.version + 1)
 	var recBytes []byte
@@ -148,7 +155,7 @@ func (a *activation) apply(ctx actor.Context, c change) {
 	}
 
 	// Every check passed: the change is applied.
-	a.doc, a.docBytes = doc, encoded
+	a.doc, a.docBytes, a.sizeBound = doc, encoded, bound
 	a.version++
 	if c.recordKey != "" {
 		a.records.add(&pendingRecord{key: c.recordKey, result: recBytes, version: a.version})
@@ -248,6 +255,18 @@ func userKey(recordKey string) string {
 		return recordKey
 	}
 	return recordKey[len(updateKeyPrefix):]
+}
+
+// growthBound is an upper bound on how many bytes ops can add to the
+// encoded document: each op adds at most its value re-encoded (escaping can
+// turn one byte into six), its path's keys as new parent objects, and a
+// little punctuation; an increment adds at most a number's digits.
+func growthBound(ops []*hearthv1.Operation) int64 {
+	var n int64
+	for _, o := range ops {
+		n += 6*int64(len(o.GetValue())) + 2*int64(len(o.GetPath())) + 64
+	}
+	return n
 }
 
 // refuse answers a write with an error and counts it.
