@@ -116,6 +116,11 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 	if err != nil {
 		return nil, err
 	}
+	if st, ok := msg.(*hearthv1.StatusRequest); ok {
+		if res, answered := h.statusUnloaded(ctx, key, st); answered {
+			return res, nil
+		}
+	}
 	for range maxReroutes {
 		e, err := h.entry(ctx, key)
 		if err != nil {
@@ -264,4 +269,26 @@ func (h *Host) Keys() []persistence.ProfileKey {
 		out = append(out, k)
 	}
 	return out
+}
+
+// statusUnloaded answers Status for a profile with no activation here from
+// the store, so asking about a profile does not load it. answered is false
+// when an activation exists (it answers with its live state).
+func (h *Host) statusUnloaded(ctx context.Context, key persistence.ProfileKey, _ *hearthv1.StatusRequest) (proto.Message, bool) {
+	h.mu.Lock()
+	_, loaded := h.entries[key]
+	h.mu.Unlock()
+	if loaded {
+		return nil, false
+	}
+	sctx, cancel := context.WithTimeout(ctx, h.cfg.Timing.StoreTimeout)
+	defer cancel()
+	holder, err := h.cfg.Store.Holder(sctx, key)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return &hearthv1.StatusResponse{Error: protoErr(errorf(codeNotFound, "profile %s does not exist", key))}, true
+	case err != nil:
+		return &hearthv1.StatusResponse{Error: protoErr(err)}, true
+	}
+	return &hearthv1.StatusResponse{Loaded: false, Node: holder.Node, Epoch: holder.Epoch, SavedSeq: holder.Seq}, true
 }

@@ -474,3 +474,31 @@ func TestSizeLimitHoldsAcrossManySmallUpdates(t *testing.T) {
 		t.Fatalf("refused at %d bytes; limit 3000, an item adds %d", size, len(item)+1)
 	}
 }
+
+// TestStatusDoesNotLoad: asking about a profile answers from the store and
+// does not activate it.
+func TestStatusDoesNotLoad(t *testing.T) {
+	f := newFixture(t, storeKinds()[0])
+	n := f.node("n1", nil)
+	r := ref("asked-about")
+	if res := call[*hearthv1.StatusResponse](t, n, &hearthv1.StatusRequest{Profile: r}); codeOf(res) != codeNotFound {
+		t.Fatalf("unknown profile: %v", res)
+	}
+	mustOK(t, call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, Durability: durable, Operations: []*hearthv1.Operation{set("/a", "1")}}))
+	live := call[*hearthv1.StatusResponse](t, n, &hearthv1.StatusRequest{Profile: r})
+	if !live.GetLoaded() || live.GetVersion() != 1 {
+		t.Fatalf("loaded: %v", live)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := n.host.Passivate(ctx, r, "test"); err != nil {
+		t.Fatal(err)
+	}
+	st := call[*hearthv1.StatusResponse](t, n, &hearthv1.StatusRequest{Profile: r})
+	if st.GetLoaded() || st.GetNode() != "" || st.GetEpoch() != live.GetEpoch() || st.GetSavedSeq() != live.GetSavedSeq() {
+		t.Fatalf("unloaded: %v (was %v)", st, live)
+	}
+	if n.host.Loaded() != 0 {
+		t.Fatal("Status loaded the profile")
+	}
+}
