@@ -166,7 +166,7 @@ func (r *Router) forward(ctx context.Context, owner Member, msg proto.Message) (
 		err error
 	}
 	done := make(chan answer, 1)
-	f := r.system.Root.RequestFuture(actor.NewPID(owner.Address, routerName), msg, timeoutOf(ctx))
+	f := r.system.Root.RequestFuture(actor.NewPID(owner.Address, routerName), msg, profile.TimeoutOf(ctx))
 	go func() {
 		res, err := f.Result()
 		done <- answer{res, err}
@@ -306,9 +306,3 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func timeoutOf(ctx context.Context) time.Duration {
-	if d, ok := ctx.Deadline(); ok {
-		return max(time.Until(d), time.Millisecond)
-	}
-	return profile.DefaultRequestTimeout
-}

@@ -126,7 +126,7 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 		if err != nil {
 			return nil, err
 		}
-		res, err := h.system.Root.RequestFuture(e.pid, msg, timeoutOf(ctx)).Result()
+		res, err := h.system.Root.RequestFuture(e.pid, msg, TimeoutOf(ctx)).Result()
 		switch {
 		case errors.Is(err, actor.ErrDeadLetter):
 			// It stopped between lookup and delivery: follow it.
@@ -194,7 +194,9 @@ func waitDone(ctx context.Context, e *entry) error {
 	}
 }
 
-func timeoutOf(ctx context.Context) time.Duration {
+// TimeoutOf is how long a request may wait: until ctx's deadline, or
+// DefaultRequestTimeout when it has none (actor futures need a duration).
+func TimeoutOf(ctx context.Context) time.Duration {
 	if d, ok := ctx.Deadline(); ok {
 		return max(time.Until(d), time.Millisecond)
 	}
