@@ -49,7 +49,7 @@ func encodeEnvelope(version int64, sess session.State, keys keyFilter, doc []byt
 		buf.Write(s)
 	}
 	if len(keys) > 0 {
-		k, err := json.Marshal([]byte(keys)) // base64
+		k, err := json.Marshal(keys) // keyFilter.MarshalJSON: compact form
 		if err != nil {
 			return nil, fmt.Errorf("encode key filter: %w", err)
 		}

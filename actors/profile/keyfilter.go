@@ -2,6 +2,7 @@ package profile
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"hash/fnv"
 )
 
@@ -70,3 +71,64 @@ func (f keyFilter) mayContain(key string) bool {
 
 // valid reports whether stored bytes are a filter this node can use.
 func (f keyFilter) valid() bool { return len(f) == keyFilterBits/8 }
+
+// Stored forms of a filter: a mostly empty filter (a profile with few keys)
+// is written as the list of its set bits, two bytes each, instead of the
+// 512-byte bitmap, so a small profile's snapshots stay small.
+const (
+	filterBitmap byte = 0
+	filterSparse byte = 1
+)
+
+// MarshalJSON writes the smaller of the two forms, base64-encoded.
+func (f keyFilter) MarshalJSON() ([]byte, error) {
+	var set []uint16
+	for i, b := range f {
+		for bit := range 8 {
+			if b&(1<<bit) != 0 {
+				set = append(set, uint16(i*8+bit))
+			}
+		}
+	}
+	var out []byte
+	if 1+2*len(set) < 1+len(f) {
+		out = make([]byte, 1, 1+2*len(set))
+		out[0] = filterSparse
+		for _, p := range set {
+			out = binary.LittleEndian.AppendUint16(out, p)
+		}
+	} else {
+		out = append([]byte{filterBitmap}, f...)
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads either form (and a bare bitmap). A form it cannot
+// read leaves the filter invalid, which the activation treats as "any key
+// may exist": slower, never wrong.
+func (f *keyFilter) UnmarshalJSON(b []byte) error {
+	var raw []byte
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	switch {
+	case len(raw) == keyFilterBits/8: // a bare bitmap
+		*f = raw
+	case len(raw) == 1+keyFilterBits/8 && raw[0] == filterBitmap:
+		*f = raw[1:]
+	case len(raw) >= 1 && raw[0] == filterSparse && len(raw)%2 == 1:
+		nf := newKeyFilter()
+		for i := 1; i < len(raw); i += 2 {
+			p := binary.LittleEndian.Uint16(raw[i:])
+			if p >= keyFilterBits {
+				*f = nil
+				return nil
+			}
+			nf[p/8] |= 1 << (p % 8)
+		}
+		*f = nf
+	default:
+		*f = nil
+	}
+	return nil
+}

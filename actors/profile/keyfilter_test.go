@@ -59,3 +59,53 @@ func TestKeyFilterTravelsInTheEnvelope(t *testing.T) {
 		t.Fatal("an envelope without a filter must not decode as one")
 	}
 }
+
+func TestKeyFilterStoredFormIsCompactAndExact(t *testing.T) {
+	for _, n := range []int{0, 1, 10, 100, 1000} {
+		f := newKeyFilter()
+		for i := range n {
+			f.add(fmt.Sprint("u:k", i))
+		}
+		b, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back keyFilter
+		if err := json.Unmarshal(b, &back); err != nil || !back.valid() || string(back) != string(f) {
+			t.Fatalf("%d keys: round trip failed (%v)", n, err)
+		}
+		if n <= 10 && len(b) > 120 {
+			t.Fatalf("%d keys stored in %d bytes; the sparse form should be small", n, len(b))
+		}
+		if len(b) > 700 {
+			t.Fatalf("%d keys stored in %d bytes; never more than the bitmap", n, len(b))
+		}
+	}
+	// Unreadable forms leave the filter invalid (treated as "maybe").
+	for _, bad := range []string{`"AgE="`, `"AQD/"`, `"AAE="`} {
+		var f keyFilter
+		_ = json.Unmarshal([]byte(bad), &f)
+		if f.valid() {
+			t.Errorf("%s decoded as a valid filter", bad)
+		}
+	}
+}
+
+func FuzzKeyFilterUnmarshal(f *testing.F) {
+	f.Add([]byte(`"AQ=="`))
+	f.Add([]byte(`"AQEAAgA="`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var k keyFilter
+		if err := json.Unmarshal(data, &k); err != nil || !k.valid() {
+			return
+		}
+		b, err := json.Marshal(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again keyFilter
+		if err := json.Unmarshal(b, &again); err != nil || string(again) != string(k) {
+			t.Fatalf("round trip changed the filter")
+		}
+	})
+}
