@@ -30,7 +30,9 @@ func (a *activation) start(ctx actor.Context) {
 			// Give the profile back so a node that can read it (a newer
 			// schema) need not wait for this node's lease.
 			sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timing.StoreTimeout)
-			_ = a.cfg.Store.Release(sctx, a.cfg.NodeID, a.key, acq.Epoch)
+			if rerr := a.cfg.Store.Release(sctx, a.cfg.NodeID, a.key, acq.Epoch); rerr != nil {
+				a.log.Warn("could not give back a profile that failed to load; it frees when this node's lease lapses", "err", rerr)
+			}
 			cancel()
 		}
 	}

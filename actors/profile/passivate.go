@@ -87,7 +87,9 @@ func (a *activation) abandon(_ actor.Context) {
 	a.log.Error("final save did not commit in time; unsaved changes are lost",
 		"saved_seq", a.savedSeq, "version", a.version, "saved_version", a.savedVersion)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timing.StoreTimeout)
-	_ = a.cfg.Store.Release(ctx, a.cfg.NodeID, a.key, a.epoch) // best effort: the lease lapses otherwise
+	if err := a.cfg.Store.Release(ctx, a.cfg.NodeID, a.key, a.epoch); err != nil {
+		a.log.Warn("could not release the profile either; it frees when this node's lease lapses", "err", err)
+	}
 	cancel()
 	err := errorf(codeUnavailable, "profile %s could not be saved before it stopped", a.key)
 	a.cfg.Metrics.Passivations.WithLabelValues("abandoned").Inc()

@@ -313,11 +313,9 @@ func (w *workload) purchase(ctx context.Context, sid string, p int, tok string, 
 		l.nextReceipt++
 	}
 	l.mu.Unlock()
-	var dup bool
 	tok, acked := w.write(ctx, "purchase", sid, p, tok, func(tok string) error {
-		res, err := w.cl.Purchase(ctx, &hearthv1.PurchaseRequest{Profile: w.ref(p), SessionToken: tok, ReceiptId: receipt,
+		_, err := w.cl.Purchase(ctx, &hearthv1.PurchaseRequest{Profile: w.ref(p), SessionToken: tok, ReceiptId: receipt,
 			ProductId: "gems_100", Grant: []*hearthv1.Operation{inc("/gems", 100)}})
-		dup = res.GetDuplicate()
 		return err
 	})
 	l.mu.Lock()
@@ -328,7 +326,6 @@ func (w *workload) purchase(ctx context.Context, sid string, p int, tok string, 
 	case !l.receipts[receipt]:
 		l.rcUnk++
 	}
-	_ = dup
 	return tok, acked
 }
 
