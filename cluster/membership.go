@@ -278,7 +278,9 @@ func (m *Membership) update(entries []*api.ServiceEntry) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.TTL)
 			defer cancel()
-			_ = m.client.Agent().ServiceDeregisterOpts(self, (&api.QueryOptions{}).WithContext(ctx))
+			if err := m.client.Agent().ServiceDeregisterOpts(self, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+				m.log.Warn("could not deregister the dropped member id; consul reaps it after its check stays critical", "member", self, "err", err)
+			}
 			if err := m.register(ctx); err != nil {
 				m.log.Warn("re-join failed; the heartbeat will retry", "err", err)
 			}

@@ -274,7 +274,9 @@ func (r *Router) handOff(moved []persistence.ProfileKey) {
 			defer func() { <-sem; wg.Done() }()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			_ = r.host.Passivate(ctx, &hearthv1.ProfileRef{Namespace: k.Namespace, Id: k.ID}, "rebalance")
+			if err := r.host.Passivate(ctx, &hearthv1.ProfileRef{Namespace: k.Namespace, Id: k.ID}, "rebalance"); err != nil {
+				r.log.Warn("handoff: profile did not stop in time; its new owner waits for this node's lease", "profile", k.String(), "err", err)
+			}
 		}()
 	}
 	wg.Wait()

@@ -30,12 +30,15 @@ func newStats(now time.Time) *stats {
 	return &stats{start: now, all: newHist(), byOp: map[string]*hdrhistogram.Histogram{}, errors: map[string]int64{}, window: newHist()}
 }
 
+// maxTrackedMicros is the longest latency the histograms hold (60 s).
+const maxTrackedMicros = 60_000_000
+
 // newHist tracks 1 µs to 60 s with 3 significant digits.
-func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, maxTrackedMicros, 3) }
 
 // record notes one acknowledged (or finally failed) request.
 func (s *stats) record(op string, took time.Duration, err error) {
-	us := max(took.Microseconds(), 1)
+	us := min(max(took.Microseconds(), 1), maxTrackedMicros) // out-of-range samples count at the edge
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {

@@ -206,7 +206,9 @@ func (w *workload) acquire(ctx context.Context, sid string, p int) (string, bool
 		return "", false
 	}
 	var doc struct{ Coins, XP, Gifts int64 }
-	_ = json.Unmarshal([]byte(res.GetDocument()), &doc)
+	if err := json.Unmarshal([]byte(res.GetDocument()), &doc); err != nil {
+		w.st.record("acquire_document", 0, fmt.Errorf("acquire returned an unreadable document: %w", err))
+	}
 	if doc.Coins < coins || doc.Gifts < gifts || (!w.killed.Load() && doc.XP < xp) {
 		l.mu.Lock()
 		l.stale++
