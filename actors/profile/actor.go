@@ -6,6 +6,7 @@
 package profile
 
 import (
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -244,13 +245,8 @@ func (a *activation) ref() *hearthv1.ProfileRef {
 func (a *activation) dirty() bool { return a.version > a.savedVersion || a.sessGen != a.savedSessGen }
 
 func hashKey(k persistence.ProfileKey) uint64 {
-	// FNV-1a: only to decorrelate the jitter of profiles loaded together.
-	h := uint64(14695981039346656037)
-	for _, s := range []string{k.Namespace, "/", k.ID} {
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= 1099511628211
-		}
-	}
-	return h
+	// Only to decorrelate the jitter of profiles loaded together.
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(k.String()))
+	return h.Sum64()
 }

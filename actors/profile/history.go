@@ -78,7 +78,7 @@ func (a *activation) onGetVersion(ctx actor.Context, m *hearthv1.GetVersionReque
 // version (history only grows), migrated and reconciled like a load, and
 // answers once it is durable.
 func (a *activation) onRestore(ctx actor.Context, m *hearthv1.RestoreRequest) {
-	a.lapseSession(ctx)
+	a.lapseSession()
 	if err := a.checkToken(m.GetSessionToken()); err != nil {
 		respondError(ctx, err)
 		return
@@ -120,7 +120,7 @@ func (a *activation) onRestore(ctx actor.Context, m *hearthv1.RestoreRequest) {
 // onDelete erases the profile (fenced by this activation's epoch, so a stale
 // activation cannot delete a newer owner's profile) and stops.
 func (a *activation) onDelete(ctx actor.Context, m *hearthv1.DeleteRequest) {
-	a.lapseSession(ctx)
+	a.lapseSession()
 	if err := a.checkToken(m.GetSessionToken()); err != nil {
 		respondError(ctx, err)
 		return
@@ -131,7 +131,7 @@ func (a *activation) onDelete(ctx actor.Context, m *hearthv1.DeleteRequest) {
 	switch {
 	case errors.Is(err, persistence.ErrFenced):
 		respondError(ctx, err)
-		a.fence(ctx, "delete")
+		a.fence("delete")
 		return
 	case err != nil && !errors.Is(err, persistence.ErrNotFound):
 		respondError(ctx, err)

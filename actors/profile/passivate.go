@@ -47,7 +47,7 @@ func (a *activation) beginPassivation(ctx actor.Context, reason string, sender *
 	a.acquirers = nil
 	a.timers.stopAll()
 	a.arm(timerPassivate, a.cfg.Timing.PassivateTimeout)
-	a.flush(ctx)
+	a.flush()
 }
 
 // releaseClean gives up ownership of a profile with nothing to save.
@@ -57,11 +57,11 @@ func (a *activation) releaseClean() {
 	cancel()
 	switch {
 	case err == nil:
-		a.finishPassivation(nil)
+		a.finishPassivation()
 	case errors.Is(err, persistence.ErrFenced):
-		a.fence(nil, "release")
+		a.fence("release")
 	case errors.Is(err, persistence.ErrNotFound):
-		a.finishPassivation(nil)
+		a.finishPassivation()
 	default:
 		a.log.Warn("release failed; retrying", "err", err)
 		a.retryDelay = min(max(2*a.retryDelay, a.cfg.Timing.SaveRetry), a.cfg.Timing.SaveRetryMax)
@@ -71,7 +71,7 @@ func (a *activation) releaseClean() {
 
 // finishPassivation ends an orderly passivation: everything is saved and
 // ownership released.
-func (a *activation) finishPassivation(_ actor.Context) {
+func (a *activation) finishPassivation() {
 	p := a.passivating
 	a.cfg.Metrics.Passivations.WithLabelValues(p.reason).Inc()
 	for _, w := range p.waiters {
@@ -83,7 +83,7 @@ func (a *activation) finishPassivation(_ actor.Context) {
 // abandon ends a passivation whose final save could not commit in time. The
 // unsaved changes are lost, as in a crash; ownership is released if the
 // store allows, so the next owner need not wait for this node's lease.
-func (a *activation) abandon(_ actor.Context) {
+func (a *activation) abandon() {
 	a.log.Error("final save did not commit in time; unsaved changes are lost",
 		"saved_seq", a.savedSeq, "version", a.version, "saved_version", a.savedVersion)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timing.StoreTimeout)
@@ -103,7 +103,7 @@ func (a *activation) abandon(_ actor.Context) {
 // fence stops an activation that lost ownership: another activation took
 // the profile, so this one must not write again. Every waiting caller gets
 // FENCED; nothing is saved or released.
-func (a *activation) fence(_ actor.Context, during string) {
+func (a *activation) fence(during string) {
 	a.cfg.Metrics.Fenced.Inc()
 	a.cfg.Metrics.Passivations.WithLabelValues("fenced").Inc()
 	a.log.Warn("fenced: another activation owns this profile; stopping without writing",
@@ -126,7 +126,7 @@ func (a *activation) fence(_ actor.Context, during string) {
 }
 
 // gone stops an activation whose profile was deleted by a newer owner.
-func (a *activation) gone(_ actor.Context) {
+func (a *activation) gone() {
 	a.log.Warn("profile was deleted by another activation; stopping")
 	err := errorf(codeNotFound, "profile %s was deleted", a.key)
 	a.cfg.Metrics.Passivations.WithLabelValues("gone").Inc()

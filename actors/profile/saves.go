@@ -57,13 +57,13 @@ func (a *activation) addWaiter(w saveWaiter) {
 	w.needNo = a.saveNo + 1
 	w.since = a.cfg.Clock.Now()
 	a.waiters = append(a.waiters, w)
-	a.flush(nil)
+	a.flush()
 }
 
 // flush starts a save if there is something to save and none is in flight;
 // with one in flight it asks for another when that one ends. Passivation's
 // final save also releases ownership.
-func (a *activation) flush(_ actor.Context) {
+func (a *activation) flush() {
 	if a.inflight != nil {
 		a.saveAgain = true
 		return
@@ -71,7 +71,7 @@ func (a *activation) flush(_ actor.Context) {
 	a.saveAgain = false
 	// A session that expired but has not been lapsed yet must not be saved
 	// as held: the next owner would revive it for a full TTL.
-	a.lapseSession(nil)
+	a.lapseSession()
 	if !a.dirty() {
 		a.settleWaiters()
 		if a.passivating != nil {
@@ -150,23 +150,23 @@ func (a *activation) onSaveDone(ctx actor.Context, m saveDone) {
 		a.log.Debug("saved", "seq", in.seq, "version", in.version, "release", in.release)
 		a.settleWaiters()
 		if in.release {
-			a.finishPassivation(ctx)
+			a.finishPassivation()
 			return
 		}
 		if a.saveAgain || len(a.waiters) > 0 || a.passivating != nil {
-			a.flush(ctx)
+			a.flush()
 		}
 	case persistence.SaveSuperseded:
 		// A save we took for failed had committed after all (an ambiguous
 		// commit): the store is ahead of our counter. Catch up and save
 		// again; nothing we hold is lost, since memory is newer still.
 		a.savedSeq = max(a.savedSeq, m.result.Seq)
-		a.flush(ctx)
+		a.flush()
 	case persistence.SaveFenced:
-		a.fence(ctx, "save")
+		a.fence("save")
 	case persistence.SaveGone:
 		a.log.Debug("save found the profile gone", "epoch", a.epoch, "seq", in.seq, "result", m.result)
-		a.gone(ctx)
+		a.gone()
 	}
 }
 

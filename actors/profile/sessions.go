@@ -153,7 +153,7 @@ func (a *activation) armSessionTimer() {
 }
 
 // lapseSession ends a session whose TTL passed without renewal.
-func (a *activation) lapseSession(ctx actor.Context) {
+func (a *activation) lapseSession() {
 	st, lapsed := a.sess.Lapse(a.cfg.Clock.Now())
 	if lapsed == "" {
 		return
@@ -194,7 +194,7 @@ func (a *activation) onHeartbeat(ctx actor.Context, m *hearthv1.HeartbeatRequest
 		respondError(ctx, errorf(codeInvalidArgument, "heartbeat needs the session token from Acquire"))
 		return
 	}
-	a.lapseSession(ctx)
+	a.lapseSession()
 	if err := a.checkToken(m.GetSessionToken()); err != nil {
 		respondError(ctx, err)
 		return
@@ -210,7 +210,7 @@ func (a *activation) onRelease(ctx actor.Context, m *hearthv1.ReleaseRequest) {
 		respondError(ctx, errorf(codeInvalidArgument, "release needs the session token from Acquire"))
 		return
 	}
-	a.lapseSession(ctx)
+	a.lapseSession()
 	holder := a.sess.Holder
 	st, err := a.sess.Release(m.GetSessionToken(), a.cfg.Clock.Now())
 	if err != nil {

@@ -107,7 +107,7 @@ func (a *activation) onTimer(ctx actor.Context, m timerFired) {
 			return
 		}
 		if a.dirty() {
-			a.flush(ctx)
+			a.flush()
 		}
 		a.armAutosave()
 	case timerIdle:
@@ -137,16 +137,16 @@ func (a *activation) onTimer(ctx actor.Context, m timerFired) {
 		a.beginPassivation(ctx, "release", nil)
 	case timerSession:
 		if a.phase == phaseActive {
-			a.lapseSession(ctx)
+			a.lapseSession()
 			a.serveAcquirers(ctx)
 		}
 	case timerSaveRetry:
 		if a.phase == phaseActive || a.phase == phasePassivating {
-			a.flush(ctx)
+			a.flush()
 		}
 	case timerPassivate:
 		if a.phase == phasePassivating {
-			a.abandon(ctx)
+			a.abandon()
 		}
 	}
 }

@@ -96,7 +96,7 @@ func (a *activation) onPurchase(ctx actor.Context, m *hearthv1.PurchaseRequest) 
 // and idempotency key, apply the operations all-or-nothing, then answer at
 // once (memory) or after the commit (durable).
 func (a *activation) apply(ctx actor.Context, c change) {
-	a.lapseSession(ctx)
+	a.lapseSession()
 	if err := a.checkToken(c.token); err != nil {
 		a.refuse(ctx, err)
 		return
@@ -272,7 +272,7 @@ func growthBound(ops []*hearthv1.Operation) int64 {
 // refuse answers a write with an error and counts it.
 func (a *activation) refuse(ctx actor.Context, err error) {
 	ce := classify(err)
-	a.cfg.Metrics.UpdateErrors.WithLabelValues(codeName(ce.Code)).Inc()
+	a.cfg.Metrics.UpdateErrors.WithLabelValues(ce.Code.String()).Inc()
 	respondError(ctx, ce)
 }
 
@@ -326,8 +326,4 @@ func opKind(k hearthv1.OperationKind) (document.OpKind, bool) {
 	default:
 		return 0, false
 	}
-}
-
-func codeName(c hearthv1.ErrorCode) string {
-	return c.String()
 }

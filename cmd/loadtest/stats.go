@@ -57,13 +57,6 @@ func (s *stats) record(op string, took time.Duration, err error) {
 	_ = h.RecordValue(us)
 }
 
-// retried counts an attempt that failed and was retried.
-func (s *stats) retried(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.errors["retried_"+errorCode(err)]++
-}
-
 func errorCode(err error) string {
 	var ce *messages.CodeError
 	if errors.As(err, &ce) {
@@ -77,10 +70,8 @@ func (s *stats) progress(w io.Writer, since time.Duration, extra string, inPlace
 	s.mu.Lock()
 	ops, p50, p99 := s.winOps, s.window.ValueAtQuantile(50), s.window.ValueAtQuantile(99)
 	var errs int64
-	for k, v := range s.errors {
-		if len(k) < 8 || k[:8] != "retried_" {
-			errs += v
-		}
+	for _, v := range s.errors {
+		errs += v
 	}
 	s.winOps = 0
 	s.window.Reset()
