@@ -176,8 +176,6 @@ func (a *activation) serve(ctx actor.Context) {
 		a.onRestore(ctx, m)
 	case *hearthv1.WatchRequest:
 		a.onWatch(ctx, m)
-	case *hearthv1.UnwatchRequest:
-		a.onUnwatch(ctx, m)
 	case *hearthv1.PassivateRequest:
 		a.onPassivate(ctx, m)
 	default:
@@ -228,8 +226,6 @@ func errorResponse(req any, err error) proto.Message {
 		return &hearthv1.RestoreResponse{Error: e}
 	case *hearthv1.WatchRequest:
 		return &hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED, Error: e}
-	case *hearthv1.UnwatchRequest:
-		return &hearthv1.UnwatchResponse{Error: e}
 	case *hearthv1.PassivateRequest:
 		return &hearthv1.PassivateResponse{Error: e}
 	default:

@@ -93,16 +93,6 @@ func (a *activation) onWatch(ctx actor.Context, _ *hearthv1.WatchRequest) {
 	})
 }
 
-func (a *activation) onUnwatch(ctx actor.Context, _ *hearthv1.UnwatchRequest) {
-	if sub := ctx.Sender(); sub != nil {
-		if _, ok := a.watchers[sub.String()]; ok {
-			delete(a.watchers, sub.String())
-			ctx.Unwatch(sub)
-		}
-	}
-	ctx.Respond(&hearthv1.UnwatchResponse{})
-}
-
 // publish sends an event to every watcher. Events are one-way messages: a
 // slow watcher's mailbox grows, the profile never waits for it.
 func (a *activation) publish(ev *hearthv1.WatchEvent) {

@@ -196,3 +196,13 @@ func (s *Service) Watch(ctx context.Context, r *connect.Request[hearthv1.WatchRe
 	}
 	return nil
 }
+
+// Batch and PollEvents are defined in hearth.v1 and being built (issue 11);
+// until their server path lands they answer Unimplemented.
+func (s *Service) Batch(context.Context, *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("Batch is not served yet"))
+}
+
+func (s *Service) PollEvents(context.Context, *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("PollEvents is not served yet"))
+}

@@ -69,6 +69,11 @@ const (
 	ErrorCode_ERROR_CODE_MIGRATION_FAILED ErrorCode = 12
 	// A number went out of range (integer overflow).
 	ErrorCode_ERROR_CODE_OUT_OF_RANGE ErrorCode = 13
+	// The request carried no credentials, or wrong ones.
+	ErrorCode_ERROR_CODE_UNAUTHENTICATED ErrorCode = 14
+	// The credentials are valid but do not allow this method (a read-only
+	// token asking for a write).
+	ErrorCode_ERROR_CODE_PERMISSION_DENIED ErrorCode = 15
 )
 
 // Enum value maps for ErrorCode.
@@ -88,22 +93,26 @@ var (
 		11: "ERROR_CODE_SCHEMA_TOO_NEW",
 		12: "ERROR_CODE_MIGRATION_FAILED",
 		13: "ERROR_CODE_OUT_OF_RANGE",
+		14: "ERROR_CODE_UNAUTHENTICATED",
+		15: "ERROR_CODE_PERMISSION_DENIED",
 	}
 	ErrorCode_value = map[string]int32{
-		"ERROR_CODE_UNSPECIFIED":      0,
-		"ERROR_CODE_NOT_FOUND":        1,
-		"ERROR_CODE_SESSION_CONFLICT": 2,
-		"ERROR_CODE_STALE_SESSION":    3,
-		"ERROR_CODE_INVALID_PATH":     4,
-		"ERROR_CODE_TYPE_MISMATCH":    5,
-		"ERROR_CODE_TOO_LARGE":        6,
-		"ERROR_CODE_VERSION_CONFLICT": 7,
-		"ERROR_CODE_FENCED":           8,
-		"ERROR_CODE_UNAVAILABLE":      9,
-		"ERROR_CODE_INVALID_ARGUMENT": 10,
-		"ERROR_CODE_SCHEMA_TOO_NEW":   11,
-		"ERROR_CODE_MIGRATION_FAILED": 12,
-		"ERROR_CODE_OUT_OF_RANGE":     13,
+		"ERROR_CODE_UNSPECIFIED":       0,
+		"ERROR_CODE_NOT_FOUND":         1,
+		"ERROR_CODE_SESSION_CONFLICT":  2,
+		"ERROR_CODE_STALE_SESSION":     3,
+		"ERROR_CODE_INVALID_PATH":      4,
+		"ERROR_CODE_TYPE_MISMATCH":     5,
+		"ERROR_CODE_TOO_LARGE":         6,
+		"ERROR_CODE_VERSION_CONFLICT":  7,
+		"ERROR_CODE_FENCED":            8,
+		"ERROR_CODE_UNAVAILABLE":       9,
+		"ERROR_CODE_INVALID_ARGUMENT":  10,
+		"ERROR_CODE_SCHEMA_TOO_NEW":    11,
+		"ERROR_CODE_MIGRATION_FAILED":  12,
+		"ERROR_CODE_OUT_OF_RANGE":      13,
+		"ERROR_CODE_UNAUTHENTICATED":   14,
+		"ERROR_CODE_PERMISSION_DENIED": 15,
 	}
 )
 
@@ -1739,8 +1748,12 @@ func (x *SaveResponse) GetSavedSeq() int64 {
 type DeleteRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
-	// Optional; if set it must be the current session's token.
-	SessionToken  string `protobuf:"bytes,2,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	// The current session's token. While a session holds the profile, Delete
+	// needs it, or force.
+	SessionToken string `protobuf:"bytes,2,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	// Delete even though another session holds the profile; the holder is
+	// told through its events (DELETED) and its token stops working.
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1787,6 +1800,13 @@ func (x *DeleteRequest) GetSessionToken() string {
 		return x.SessionToken
 	}
 	return ""
+}
+
+func (x *DeleteRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type DeleteResponse struct {
@@ -2330,8 +2350,12 @@ type RestoreRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
 	Seq     int64                  `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	// Optional; if set it must be the current session's token.
-	SessionToken  string `protobuf:"bytes,3,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	// The current session's token. While a session holds the profile,
+	// Restore needs it, or force.
+	SessionToken string `protobuf:"bytes,3,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	// Restore even though another session holds the profile; the holder is
+	// told through its events (RESTORED) and keeps its session.
+	Force         bool `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2385,6 +2409,13 @@ func (x *RestoreRequest) GetSessionToken() string {
 		return x.SessionToken
 	}
 	return ""
+}
+
+func (x *RestoreRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type RestoreResponse struct {
@@ -2492,95 +2523,6 @@ func (x *WatchRequest) GetProfile() *ProfileRef {
 	return nil
 }
 
-// UnwatchRequest stops the events sent to the requester.
-type UnwatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Profile       *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UnwatchRequest) Reset() {
-	*x = UnwatchRequest{}
-	mi := &file_hearth_v1_profile_proto_msgTypes[32]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UnwatchRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UnwatchRequest) ProtoMessage() {}
-
-func (x *UnwatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hearth_v1_profile_proto_msgTypes[32]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UnwatchRequest.ProtoReflect.Descriptor instead.
-func (*UnwatchRequest) Descriptor() ([]byte, []int) {
-	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{32}
-}
-
-func (x *UnwatchRequest) GetProfile() *ProfileRef {
-	if x != nil {
-		return x.Profile
-	}
-	return nil
-}
-
-type UnwatchResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UnwatchResponse) Reset() {
-	*x = UnwatchResponse{}
-	mi := &file_hearth_v1_profile_proto_msgTypes[33]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UnwatchResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UnwatchResponse) ProtoMessage() {}
-
-func (x *UnwatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hearth_v1_profile_proto_msgTypes[33]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UnwatchResponse.ProtoReflect.Descriptor instead.
-func (*UnwatchResponse) Descriptor() ([]byte, []int) {
-	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{33}
-}
-
-func (x *UnwatchResponse) GetError() *Error {
-	if x != nil {
-		return x.Error
-	}
-	return nil
-}
-
 type WatchEvent struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Kind       WatchEventKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=hearth.v1.WatchEventKind" json:"kind,omitempty"`
@@ -2594,13 +2536,16 @@ type WatchEvent struct {
 	Error *Error `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
 	// The idempotency key or receipt id of the change, if any.
 	IdempotencyKey string `protobuf:"bytes,8,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The event's position in its activation's sequence (1, 2, ...); see
+	// PollEvents.
+	Seq           int64 `protobuf:"varint,9,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_hearth_v1_profile_proto_msgTypes[34]
+	mi := &file_hearth_v1_profile_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2612,7 +2557,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_hearth_v1_profile_proto_msgTypes[34]
+	mi := &file_hearth_v1_profile_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2625,7 +2570,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{34}
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchEvent) GetKind() WatchEventKind {
@@ -2684,6 +2629,694 @@ func (x *WatchEvent) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *WatchEvent) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// BatchItem is one operation of a Batch.
+type BatchItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Request:
+	//
+	//	*BatchItem_Acquire
+	//	*BatchItem_Update
+	//	*BatchItem_Get
+	//	*BatchItem_Release
+	//	*BatchItem_Purchase
+	//	*BatchItem_Save
+	//	*BatchItem_Heartbeat
+	Request       isBatchItem_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchItem) Reset() {
+	*x = BatchItem{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchItem) ProtoMessage() {}
+
+func (x *BatchItem) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchItem.ProtoReflect.Descriptor instead.
+func (*BatchItem) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BatchItem) GetRequest() isBatchItem_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *BatchItem) GetAcquire() *AcquireRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Acquire); ok {
+			return x.Acquire
+		}
+	}
+	return nil
+}
+
+func (x *BatchItem) GetUpdate() *UpdateRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
+func (x *BatchItem) GetGet() *GetRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *BatchItem) GetRelease() *ReleaseRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Release); ok {
+			return x.Release
+		}
+	}
+	return nil
+}
+
+func (x *BatchItem) GetPurchase() *PurchaseRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Purchase); ok {
+			return x.Purchase
+		}
+	}
+	return nil
+}
+
+func (x *BatchItem) GetSave() *SaveRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Save); ok {
+			return x.Save
+		}
+	}
+	return nil
+}
+
+func (x *BatchItem) GetHeartbeat() *HeartbeatRequest {
+	if x != nil {
+		if x, ok := x.Request.(*BatchItem_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+type isBatchItem_Request interface {
+	isBatchItem_Request()
+}
+
+type BatchItem_Acquire struct {
+	Acquire *AcquireRequest `protobuf:"bytes,1,opt,name=acquire,proto3,oneof"`
+}
+
+type BatchItem_Update struct {
+	Update *UpdateRequest `protobuf:"bytes,2,opt,name=update,proto3,oneof"`
+}
+
+type BatchItem_Get struct {
+	Get *GetRequest `protobuf:"bytes,3,opt,name=get,proto3,oneof"`
+}
+
+type BatchItem_Release struct {
+	Release *ReleaseRequest `protobuf:"bytes,4,opt,name=release,proto3,oneof"`
+}
+
+type BatchItem_Purchase struct {
+	Purchase *PurchaseRequest `protobuf:"bytes,5,opt,name=purchase,proto3,oneof"`
+}
+
+type BatchItem_Save struct {
+	Save *SaveRequest `protobuf:"bytes,6,opt,name=save,proto3,oneof"`
+}
+
+type BatchItem_Heartbeat struct {
+	Heartbeat *HeartbeatRequest `protobuf:"bytes,7,opt,name=heartbeat,proto3,oneof"`
+}
+
+func (*BatchItem_Acquire) isBatchItem_Request() {}
+
+func (*BatchItem_Update) isBatchItem_Request() {}
+
+func (*BatchItem_Get) isBatchItem_Request() {}
+
+func (*BatchItem_Release) isBatchItem_Request() {}
+
+func (*BatchItem_Purchase) isBatchItem_Request() {}
+
+func (*BatchItem_Save) isBatchItem_Request() {}
+
+func (*BatchItem_Heartbeat) isBatchItem_Request() {}
+
+// BatchResult is the answer to one BatchItem: the response of the same
+// kind, whose error says if that item failed.
+type BatchResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Response:
+	//
+	//	*BatchResult_Acquire
+	//	*BatchResult_Update
+	//	*BatchResult_Get
+	//	*BatchResult_Release
+	//	*BatchResult_Purchase
+	//	*BatchResult_Save
+	//	*BatchResult_Heartbeat
+	Response      isBatchResult_Response `protobuf_oneof:"response"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResult) Reset() {
+	*x = BatchResult{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResult) ProtoMessage() {}
+
+func (x *BatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResult.ProtoReflect.Descriptor instead.
+func (*BatchResult) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *BatchResult) GetResponse() isBatchResult_Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *BatchResult) GetAcquire() *AcquireResponse {
+	if x != nil {
+		if x, ok := x.Response.(*BatchResult_Acquire); ok {
+			return x.Acquire
+		}
+	}
+	return nil
+}
+
+func (x *BatchResult) GetUpdate() *UpdateResponse {
+	if x != nil {
+		if x, ok := x.Response.(*BatchResult_Update); ok {
+			return x.Update
+		}
+	}
+	return nil
+}
+
+func (x *BatchResult) GetGet() *GetResponse {
+	if x != nil {
+		if x, ok := x.Response.(*BatchResult_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *BatchResult) GetRelease() *ReleaseResponse {
+	if x != nil {
+		if x, ok := x.Response.(*BatchResult_Release); ok {
+			return x.Release
+		}
+	}
+	return nil
+}
+
+func (x *BatchResult) GetPurchase() *PurchaseResponse {
+	if x != nil {
+		if x, ok := x.Response.(*BatchResult_Purchase); ok {
+			return x.Purchase
+		}
+	}
+	return nil
+}
+
+func (x *BatchResult) GetSave() *SaveResponse {
+	if x != nil {
+		if x, ok := x.Response.(*BatchResult_Save); ok {
+			return x.Save
+		}
+	}
+	return nil
+}
+
+func (x *BatchResult) GetHeartbeat() *HeartbeatResponse {
+	if x != nil {
+		if x, ok := x.Response.(*BatchResult_Heartbeat); ok {
+			return x.Heartbeat
+		}
+	}
+	return nil
+}
+
+type isBatchResult_Response interface {
+	isBatchResult_Response()
+}
+
+type BatchResult_Acquire struct {
+	Acquire *AcquireResponse `protobuf:"bytes,1,opt,name=acquire,proto3,oneof"`
+}
+
+type BatchResult_Update struct {
+	Update *UpdateResponse `protobuf:"bytes,2,opt,name=update,proto3,oneof"`
+}
+
+type BatchResult_Get struct {
+	Get *GetResponse `protobuf:"bytes,3,opt,name=get,proto3,oneof"`
+}
+
+type BatchResult_Release struct {
+	Release *ReleaseResponse `protobuf:"bytes,4,opt,name=release,proto3,oneof"`
+}
+
+type BatchResult_Purchase struct {
+	Purchase *PurchaseResponse `protobuf:"bytes,5,opt,name=purchase,proto3,oneof"`
+}
+
+type BatchResult_Save struct {
+	Save *SaveResponse `protobuf:"bytes,6,opt,name=save,proto3,oneof"`
+}
+
+type BatchResult_Heartbeat struct {
+	Heartbeat *HeartbeatResponse `protobuf:"bytes,7,opt,name=heartbeat,proto3,oneof"`
+}
+
+func (*BatchResult_Acquire) isBatchResult_Response() {}
+
+func (*BatchResult_Update) isBatchResult_Response() {}
+
+func (*BatchResult_Get) isBatchResult_Response() {}
+
+func (*BatchResult_Release) isBatchResult_Response() {}
+
+func (*BatchResult_Purchase) isBatchResult_Response() {}
+
+func (*BatchResult_Save) isBatchResult_Response() {}
+
+func (*BatchResult_Heartbeat) isBatchResult_Response() {}
+
+type BatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Independent operations, possibly on many profiles; two items on the
+	// same profile run in the order given.
+	Items         []*BatchItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRequest) Reset() {
+	*x = BatchRequest{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRequest) ProtoMessage() {}
+
+func (x *BatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
+func (*BatchRequest) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *BatchRequest) GetItems() []*BatchItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type BatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// One per item, in the order of the request.
+	Results       []*BatchResult `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchResponse) Reset() {
+	*x = BatchResponse{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchResponse) ProtoMessage() {}
+
+func (x *BatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
+func (*BatchResponse) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *BatchResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *BatchResponse) GetResults() []*BatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// EventCursor is where a poller is in one profile's events.
+type EventCursor struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// From the previous PollEventsResponse for this profile; "" to start
+	// from now.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventCursor) Reset() {
+	*x = EventCursor{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventCursor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventCursor) ProtoMessage() {}
+
+func (x *EventCursor) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventCursor.ProtoReflect.Descriptor instead.
+func (*EventCursor) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *EventCursor) GetProfile() *ProfileRef {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *EventCursor) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type PollEventsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cursors []*EventCursor         `protobuf:"bytes,1,rep,name=cursors,proto3" json:"cursors,omitempty"`
+	// How long to wait when no profile has new events; 0 means the node's
+	// default, and the node caps it.
+	WaitMs        uint32 `protobuf:"varint,2,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollEventsRequest) Reset() {
+	*x = PollEventsRequest{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollEventsRequest) ProtoMessage() {}
+
+func (x *PollEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollEventsRequest.ProtoReflect.Descriptor instead.
+func (*PollEventsRequest) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PollEventsRequest) GetCursors() []*EventCursor {
+	if x != nil {
+		return x.Cursors
+	}
+	return nil
+}
+
+func (x *PollEventsRequest) GetWaitMs() uint32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+// ProfileEvents is what happened to one profile since its cursor.
+type ProfileEvents struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// The events after the cursor, oldest first.
+	Events []*WatchEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	// Pass it in the next poll for this profile.
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// True when events since the cursor are no longer known (the cursor is
+	// too old, or the profile was passivated or moved to another node):
+	// re-read the document (and Heartbeat to check a session) before relying
+	// on local state.
+	Resync bool `protobuf:"varint,4,opt,name=resync,proto3" json:"resync,omitempty"`
+	// False when no node has the profile loaded now: nothing can happen to
+	// it until a request activates it.
+	Loaded        bool   `protobuf:"varint,5,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	Error         *Error `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileEvents) Reset() {
+	*x = ProfileEvents{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileEvents) ProtoMessage() {}
+
+func (x *ProfileEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileEvents.ProtoReflect.Descriptor instead.
+func (*ProfileEvents) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ProfileEvents) GetProfile() *ProfileRef {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *ProfileEvents) GetEvents() []*WatchEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ProfileEvents) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ProfileEvents) GetResync() bool {
+	if x != nil {
+		return x.Resync
+	}
+	return false
+}
+
+func (x *ProfileEvents) GetLoaded() bool {
+	if x != nil {
+		return x.Loaded
+	}
+	return false
+}
+
+func (x *ProfileEvents) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type PollEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// One per cursor, in the order of the request.
+	Profiles      []*ProfileEvents `protobuf:"bytes,2,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollEventsResponse) Reset() {
+	*x = PollEventsResponse{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollEventsResponse) ProtoMessage() {}
+
+func (x *PollEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollEventsResponse.ProtoReflect.Descriptor instead.
+func (*PollEventsResponse) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PollEventsResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *PollEventsResponse) GetProfiles() []*ProfileEvents {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
 // IdempotencyRecord is what the store keeps for an idempotency key: the
 // first answer, returned again for repeats. Internal to nodes, but on the
 // wire between them, so it is defined here.
@@ -2700,7 +3333,7 @@ type IdempotencyRecord struct {
 
 func (x *IdempotencyRecord) Reset() {
 	*x = IdempotencyRecord{}
-	mi := &file_hearth_v1_profile_proto_msgTypes[35]
+	mi := &file_hearth_v1_profile_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +3345,7 @@ func (x *IdempotencyRecord) String() string {
 func (*IdempotencyRecord) ProtoMessage() {}
 
 func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_hearth_v1_profile_proto_msgTypes[35]
+	mi := &file_hearth_v1_profile_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +3358,7 @@ func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyRecord.ProtoReflect.Descriptor instead.
 func (*IdempotencyRecord) Descriptor() ([]byte, []int) {
-	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{35}
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *IdempotencyRecord) GetResult() isIdempotencyRecord_Result {
@@ -2783,7 +3416,7 @@ type PassivateRequest struct {
 
 func (x *PassivateRequest) Reset() {
 	*x = PassivateRequest{}
-	mi := &file_hearth_v1_profile_proto_msgTypes[36]
+	mi := &file_hearth_v1_profile_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +3428,7 @@ func (x *PassivateRequest) String() string {
 func (*PassivateRequest) ProtoMessage() {}
 
 func (x *PassivateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hearth_v1_profile_proto_msgTypes[36]
+	mi := &file_hearth_v1_profile_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +3441,7 @@ func (x *PassivateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PassivateRequest.ProtoReflect.Descriptor instead.
 func (*PassivateRequest) Descriptor() ([]byte, []int) {
-	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{36}
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PassivateRequest) GetProfile() *ProfileRef {
@@ -2835,7 +3468,7 @@ type PassivateResponse struct {
 
 func (x *PassivateResponse) Reset() {
 	*x = PassivateResponse{}
-	mi := &file_hearth_v1_profile_proto_msgTypes[37]
+	mi := &file_hearth_v1_profile_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2847,7 +3480,7 @@ func (x *PassivateResponse) String() string {
 func (*PassivateResponse) ProtoMessage() {}
 
 func (x *PassivateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hearth_v1_profile_proto_msgTypes[37]
+	mi := &file_hearth_v1_profile_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2860,7 +3493,7 @@ func (x *PassivateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PassivateResponse.ProtoReflect.Descriptor instead.
 func (*PassivateResponse) Descriptor() ([]byte, []int) {
-	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{37}
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PassivateResponse) GetError() *Error {
@@ -2985,10 +3618,11 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\fSaveResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x1b\n" +
-	"\tsaved_seq\x18\x03 \x01(\x03R\bsavedSeq\"e\n" +
+	"\tsaved_seq\x18\x03 \x01(\x03R\bsavedSeq\"{\n" +
 	"\rDeleteRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12#\n" +
-	"\rsession_token\x18\x02 \x01(\tR\fsessionToken\"8\n" +
+	"\rsession_token\x18\x02 \x01(\tR\fsessionToken\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"8\n" +
 	"\x0eDeleteResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\"@\n" +
 	"\rStatusRequest\x12/\n" +
@@ -3028,21 +3662,18 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x12GetVersionResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12*\n" +
 	"\x04info\x18\x02 \x01(\v2\x16.hearth.v1.VersionInfoR\x04info\x12\x1a\n" +
-	"\bdocument\x18\x03 \x01(\tR\bdocument\"x\n" +
+	"\bdocument\x18\x03 \x01(\tR\bdocument\"\x8e\x01\n" +
 	"\x0eRestoreRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12#\n" +
-	"\rsession_token\x18\x03 \x01(\tR\fsessionToken\"p\n" +
+	"\rsession_token\x18\x03 \x01(\tR\fsessionToken\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"p\n" +
 	"\x0fRestoreResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x1b\n" +
 	"\tsaved_seq\x18\x03 \x01(\x03R\bsavedSeq\"?\n" +
 	"\fWatchRequest\x12/\n" +
-	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"A\n" +
-	"\x0eUnwatchRequest\x12/\n" +
-	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"9\n" +
-	"\x0fUnwatchResponse\x12&\n" +
-	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\"\xd7\x02\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"\xe9\x02\n" +
 	"\n" +
 	"WatchEvent\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.hearth.v1.WatchEventKindR\x04kind\x12/\n" +
@@ -3055,7 +3686,48 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"session_id\x18\x05 \x01(\tR\tsessionId\x12)\n" +
 	"\x10previous_session\x18\x06 \x01(\tR\x0fpreviousSession\x12&\n" +
 	"\x05error\x18\a \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12'\n" +
-	"\x0fidempotency_key\x18\b \x01(\tR\x0eidempotencyKey\"\x85\x01\n" +
+	"\x0fidempotency_key\x18\b \x01(\tR\x0eidempotencyKey\x12\x10\n" +
+	"\x03seq\x18\t \x01(\x03R\x03seq\"\x88\x03\n" +
+	"\tBatchItem\x125\n" +
+	"\aacquire\x18\x01 \x01(\v2\x19.hearth.v1.AcquireRequestH\x00R\aacquire\x122\n" +
+	"\x06update\x18\x02 \x01(\v2\x18.hearth.v1.UpdateRequestH\x00R\x06update\x12)\n" +
+	"\x03get\x18\x03 \x01(\v2\x15.hearth.v1.GetRequestH\x00R\x03get\x125\n" +
+	"\arelease\x18\x04 \x01(\v2\x19.hearth.v1.ReleaseRequestH\x00R\arelease\x128\n" +
+	"\bpurchase\x18\x05 \x01(\v2\x1a.hearth.v1.PurchaseRequestH\x00R\bpurchase\x12,\n" +
+	"\x04save\x18\x06 \x01(\v2\x16.hearth.v1.SaveRequestH\x00R\x04save\x12;\n" +
+	"\theartbeat\x18\a \x01(\v2\x1b.hearth.v1.HeartbeatRequestH\x00R\theartbeatB\t\n" +
+	"\arequest\"\x92\x03\n" +
+	"\vBatchResult\x126\n" +
+	"\aacquire\x18\x01 \x01(\v2\x1a.hearth.v1.AcquireResponseH\x00R\aacquire\x123\n" +
+	"\x06update\x18\x02 \x01(\v2\x19.hearth.v1.UpdateResponseH\x00R\x06update\x12*\n" +
+	"\x03get\x18\x03 \x01(\v2\x16.hearth.v1.GetResponseH\x00R\x03get\x126\n" +
+	"\arelease\x18\x04 \x01(\v2\x1a.hearth.v1.ReleaseResponseH\x00R\arelease\x129\n" +
+	"\bpurchase\x18\x05 \x01(\v2\x1b.hearth.v1.PurchaseResponseH\x00R\bpurchase\x12-\n" +
+	"\x04save\x18\x06 \x01(\v2\x17.hearth.v1.SaveResponseH\x00R\x04save\x12<\n" +
+	"\theartbeat\x18\a \x01(\v2\x1c.hearth.v1.HeartbeatResponseH\x00R\theartbeatB\n" +
+	"\n" +
+	"\bresponse\":\n" +
+	"\fBatchRequest\x12*\n" +
+	"\x05items\x18\x01 \x03(\v2\x14.hearth.v1.BatchItemR\x05items\"i\n" +
+	"\rBatchResponse\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x120\n" +
+	"\aresults\x18\x02 \x03(\v2\x16.hearth.v1.BatchResultR\aresults\"V\n" +
+	"\vEventCursor\x12/\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"^\n" +
+	"\x11PollEventsRequest\x120\n" +
+	"\acursors\x18\x01 \x03(\v2\x16.hearth.v1.EventCursorR\acursors\x12\x17\n" +
+	"\await_ms\x18\x02 \x01(\rR\x06waitMs\"\xdf\x01\n" +
+	"\rProfileEvents\x12/\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12-\n" +
+	"\x06events\x18\x02 \x03(\v2\x15.hearth.v1.WatchEventR\x06events\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x16\n" +
+	"\x06resync\x18\x04 \x01(\bR\x06resync\x12\x16\n" +
+	"\x06loaded\x18\x05 \x01(\bR\x06loaded\x12&\n" +
+	"\x05error\x18\x06 \x01(\v2\x10.hearth.v1.ErrorR\x05error\"r\n" +
+	"\x12PollEventsResponse\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x124\n" +
+	"\bprofiles\x18\x02 \x03(\v2\x18.hearth.v1.ProfileEventsR\bprofiles\"\x85\x01\n" +
 	"\x11IdempotencyRecord\x123\n" +
 	"\x06update\x18\x01 \x01(\v2\x19.hearth.v1.UpdateResponseH\x00R\x06update\x121\n" +
 	"\bpurchase\x18\x02 \x01(\v2\x13.hearth.v1.PurchaseH\x00R\bpurchaseB\b\n" +
@@ -3065,7 +3737,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"X\n" +
 	"\x11PassivateResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x1b\n" +
-	"\tsaved_seq\x18\x02 \x01(\x03R\bsavedSeq*\xa7\x03\n" +
+	"\tsaved_seq\x18\x02 \x01(\x03R\bsavedSeq*\xe9\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x1f\n" +
@@ -3081,7 +3753,9 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x12\x1d\n" +
 	"\x19ERROR_CODE_SCHEMA_TOO_NEW\x10\v\x12\x1f\n" +
 	"\x1bERROR_CODE_MIGRATION_FAILED\x10\f\x12\x1b\n" +
-	"\x17ERROR_CODE_OUT_OF_RANGE\x10\r*q\n" +
+	"\x17ERROR_CODE_OUT_OF_RANGE\x10\r\x12\x1e\n" +
+	"\x1aERROR_CODE_UNAUTHENTICATED\x10\x0e\x12 \n" +
+	"\x1cERROR_CODE_PERMISSION_DENIED\x10\x0f*q\n" +
 	"\vAcquireMode\x12\x1c\n" +
 	"\x18ACQUIRE_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ACQUIRE_MODE_FAIL\x10\x01\x12\x15\n" +
@@ -3111,7 +3785,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x1fWATCH_EVENT_KIND_SESSION_LAPSED\x10\x06\x12\x1d\n" +
 	"\x19WATCH_EVENT_KIND_RESTORED\x10\a\x12\x1c\n" +
 	"\x18WATCH_EVENT_KIND_DELETED\x10\b\x12\x1a\n" +
-	"\x16WATCH_EVENT_KIND_ENDED\x10\t2\xba\a\n" +
+	"\x16WATCH_EVENT_KIND_ENDED\x10\t2\xc1\b\n" +
 	"\x0eProfileService\x12@\n" +
 	"\aAcquire\x12\x19.hearth.v1.AcquireRequest\x1a\x1a.hearth.v1.AcquireResponse\x12F\n" +
 	"\tHeartbeat\x12\x1b.hearth.v1.HeartbeatRequest\x1a\x1c.hearth.v1.HeartbeatResponse\x12@\n" +
@@ -3127,7 +3801,10 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\n" +
 	"GetVersion\x12\x1c.hearth.v1.GetVersionRequest\x1a\x1d.hearth.v1.GetVersionResponse\x12@\n" +
 	"\aRestore\x12\x19.hearth.v1.RestoreRequest\x1a\x1a.hearth.v1.RestoreResponse\x129\n" +
-	"\x05Watch\x12\x17.hearth.v1.WatchRequest\x1a\x15.hearth.v1.WatchEvent0\x01B>Z<github.com/hearth-profiles/hearth/messages/hearthv1;hearthv1b\x06proto3"
+	"\x05Watch\x12\x17.hearth.v1.WatchRequest\x1a\x15.hearth.v1.WatchEvent0\x01\x12:\n" +
+	"\x05Batch\x12\x17.hearth.v1.BatchRequest\x1a\x18.hearth.v1.BatchResponse\x12I\n" +
+	"\n" +
+	"PollEvents\x12\x1c.hearth.v1.PollEventsRequest\x1a\x1d.hearth.v1.PollEventsResponseB>Z<github.com/hearth-profiles/hearth/messages/hearthv1;hearthv1b\x06proto3"
 
 var (
 	file_hearth_v1_profile_proto_rawDescOnce sync.Once
@@ -3142,7 +3819,7 @@ func file_hearth_v1_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_hearth_v1_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hearth_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_hearth_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_hearth_v1_profile_proto_goTypes = []any{
 	(ErrorCode)(0),                // 0: hearth.v1.ErrorCode
 	(AcquireMode)(0),              // 1: hearth.v1.AcquireMode
@@ -3181,13 +3858,19 @@ var file_hearth_v1_profile_proto_goTypes = []any{
 	(*RestoreRequest)(nil),        // 34: hearth.v1.RestoreRequest
 	(*RestoreResponse)(nil),       // 35: hearth.v1.RestoreResponse
 	(*WatchRequest)(nil),          // 36: hearth.v1.WatchRequest
-	(*UnwatchRequest)(nil),        // 37: hearth.v1.UnwatchRequest
-	(*UnwatchResponse)(nil),       // 38: hearth.v1.UnwatchResponse
-	(*WatchEvent)(nil),            // 39: hearth.v1.WatchEvent
-	(*IdempotencyRecord)(nil),     // 40: hearth.v1.IdempotencyRecord
-	(*PassivateRequest)(nil),      // 41: hearth.v1.PassivateRequest
-	(*PassivateResponse)(nil),     // 42: hearth.v1.PassivateResponse
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*WatchEvent)(nil),            // 37: hearth.v1.WatchEvent
+	(*BatchItem)(nil),             // 38: hearth.v1.BatchItem
+	(*BatchResult)(nil),           // 39: hearth.v1.BatchResult
+	(*BatchRequest)(nil),          // 40: hearth.v1.BatchRequest
+	(*BatchResponse)(nil),         // 41: hearth.v1.BatchResponse
+	(*EventCursor)(nil),           // 42: hearth.v1.EventCursor
+	(*PollEventsRequest)(nil),     // 43: hearth.v1.PollEventsRequest
+	(*ProfileEvents)(nil),         // 44: hearth.v1.ProfileEvents
+	(*PollEventsResponse)(nil),    // 45: hearth.v1.PollEventsResponse
+	(*IdempotencyRecord)(nil),     // 46: hearth.v1.IdempotencyRecord
+	(*PassivateRequest)(nil),      // 47: hearth.v1.PassivateRequest
+	(*PassivateResponse)(nil),     // 48: hearth.v1.PassivateResponse
+	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
 }
 var file_hearth_v1_profile_proto_depIdxs = []int32{
 	0,  // 0: hearth.v1.Error.code:type_name -> hearth.v1.ErrorCode
@@ -3209,7 +3892,7 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	15, // 16: hearth.v1.PurchaseRequest.grant:type_name -> hearth.v1.Operation
 	6,  // 17: hearth.v1.PurchaseResponse.error:type_name -> hearth.v1.Error
 	20, // 18: hearth.v1.PurchaseResponse.purchase:type_name -> hearth.v1.Purchase
-	43, // 19: hearth.v1.Purchase.granted_at:type_name -> google.protobuf.Timestamp
+	49, // 19: hearth.v1.Purchase.granted_at:type_name -> google.protobuf.Timestamp
 	5,  // 20: hearth.v1.ListPurchasesRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 21: hearth.v1.ListPurchasesResponse.error:type_name -> hearth.v1.Error
 	20, // 22: hearth.v1.ListPurchasesResponse.purchases:type_name -> hearth.v1.Purchase
@@ -3219,60 +3902,86 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	6,  // 26: hearth.v1.DeleteResponse.error:type_name -> hearth.v1.Error
 	5,  // 27: hearth.v1.StatusRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 28: hearth.v1.StatusResponse.error:type_name -> hearth.v1.Error
-	43, // 29: hearth.v1.StatusResponse.last_save:type_name -> google.protobuf.Timestamp
+	49, // 29: hearth.v1.StatusResponse.last_save:type_name -> google.protobuf.Timestamp
 	5,  // 30: hearth.v1.ListVersionsRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 31: hearth.v1.ListVersionsResponse.error:type_name -> hearth.v1.Error
 	31, // 32: hearth.v1.ListVersionsResponse.versions:type_name -> hearth.v1.VersionInfo
-	43, // 33: hearth.v1.VersionInfo.saved_at:type_name -> google.protobuf.Timestamp
+	49, // 33: hearth.v1.VersionInfo.saved_at:type_name -> google.protobuf.Timestamp
 	5,  // 34: hearth.v1.GetVersionRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 35: hearth.v1.GetVersionResponse.error:type_name -> hearth.v1.Error
 	31, // 36: hearth.v1.GetVersionResponse.info:type_name -> hearth.v1.VersionInfo
 	5,  // 37: hearth.v1.RestoreRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 38: hearth.v1.RestoreResponse.error:type_name -> hearth.v1.Error
 	5,  // 39: hearth.v1.WatchRequest.profile:type_name -> hearth.v1.ProfileRef
-	5,  // 40: hearth.v1.UnwatchRequest.profile:type_name -> hearth.v1.ProfileRef
-	6,  // 41: hearth.v1.UnwatchResponse.error:type_name -> hearth.v1.Error
-	4,  // 42: hearth.v1.WatchEvent.kind:type_name -> hearth.v1.WatchEventKind
-	5,  // 43: hearth.v1.WatchEvent.profile:type_name -> hearth.v1.ProfileRef
-	15, // 44: hearth.v1.WatchEvent.operations:type_name -> hearth.v1.Operation
-	6,  // 45: hearth.v1.WatchEvent.error:type_name -> hearth.v1.Error
-	17, // 46: hearth.v1.IdempotencyRecord.update:type_name -> hearth.v1.UpdateResponse
-	20, // 47: hearth.v1.IdempotencyRecord.purchase:type_name -> hearth.v1.Purchase
-	5,  // 48: hearth.v1.PassivateRequest.profile:type_name -> hearth.v1.ProfileRef
-	6,  // 49: hearth.v1.PassivateResponse.error:type_name -> hearth.v1.Error
-	7,  // 50: hearth.v1.ProfileService.Acquire:input_type -> hearth.v1.AcquireRequest
-	9,  // 51: hearth.v1.ProfileService.Heartbeat:input_type -> hearth.v1.HeartbeatRequest
-	11, // 52: hearth.v1.ProfileService.Release:input_type -> hearth.v1.ReleaseRequest
-	13, // 53: hearth.v1.ProfileService.Get:input_type -> hearth.v1.GetRequest
-	16, // 54: hearth.v1.ProfileService.Update:input_type -> hearth.v1.UpdateRequest
-	18, // 55: hearth.v1.ProfileService.Purchase:input_type -> hearth.v1.PurchaseRequest
-	21, // 56: hearth.v1.ProfileService.ListPurchases:input_type -> hearth.v1.ListPurchasesRequest
-	23, // 57: hearth.v1.ProfileService.Save:input_type -> hearth.v1.SaveRequest
-	25, // 58: hearth.v1.ProfileService.Delete:input_type -> hearth.v1.DeleteRequest
-	27, // 59: hearth.v1.ProfileService.Status:input_type -> hearth.v1.StatusRequest
-	29, // 60: hearth.v1.ProfileService.ListVersions:input_type -> hearth.v1.ListVersionsRequest
-	32, // 61: hearth.v1.ProfileService.GetVersion:input_type -> hearth.v1.GetVersionRequest
-	34, // 62: hearth.v1.ProfileService.Restore:input_type -> hearth.v1.RestoreRequest
-	36, // 63: hearth.v1.ProfileService.Watch:input_type -> hearth.v1.WatchRequest
-	8,  // 64: hearth.v1.ProfileService.Acquire:output_type -> hearth.v1.AcquireResponse
-	10, // 65: hearth.v1.ProfileService.Heartbeat:output_type -> hearth.v1.HeartbeatResponse
-	12, // 66: hearth.v1.ProfileService.Release:output_type -> hearth.v1.ReleaseResponse
-	14, // 67: hearth.v1.ProfileService.Get:output_type -> hearth.v1.GetResponse
-	17, // 68: hearth.v1.ProfileService.Update:output_type -> hearth.v1.UpdateResponse
-	19, // 69: hearth.v1.ProfileService.Purchase:output_type -> hearth.v1.PurchaseResponse
-	22, // 70: hearth.v1.ProfileService.ListPurchases:output_type -> hearth.v1.ListPurchasesResponse
-	24, // 71: hearth.v1.ProfileService.Save:output_type -> hearth.v1.SaveResponse
-	26, // 72: hearth.v1.ProfileService.Delete:output_type -> hearth.v1.DeleteResponse
-	28, // 73: hearth.v1.ProfileService.Status:output_type -> hearth.v1.StatusResponse
-	30, // 74: hearth.v1.ProfileService.ListVersions:output_type -> hearth.v1.ListVersionsResponse
-	33, // 75: hearth.v1.ProfileService.GetVersion:output_type -> hearth.v1.GetVersionResponse
-	35, // 76: hearth.v1.ProfileService.Restore:output_type -> hearth.v1.RestoreResponse
-	39, // 77: hearth.v1.ProfileService.Watch:output_type -> hearth.v1.WatchEvent
-	64, // [64:78] is the sub-list for method output_type
-	50, // [50:64] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	4,  // 40: hearth.v1.WatchEvent.kind:type_name -> hearth.v1.WatchEventKind
+	5,  // 41: hearth.v1.WatchEvent.profile:type_name -> hearth.v1.ProfileRef
+	15, // 42: hearth.v1.WatchEvent.operations:type_name -> hearth.v1.Operation
+	6,  // 43: hearth.v1.WatchEvent.error:type_name -> hearth.v1.Error
+	7,  // 44: hearth.v1.BatchItem.acquire:type_name -> hearth.v1.AcquireRequest
+	16, // 45: hearth.v1.BatchItem.update:type_name -> hearth.v1.UpdateRequest
+	13, // 46: hearth.v1.BatchItem.get:type_name -> hearth.v1.GetRequest
+	11, // 47: hearth.v1.BatchItem.release:type_name -> hearth.v1.ReleaseRequest
+	18, // 48: hearth.v1.BatchItem.purchase:type_name -> hearth.v1.PurchaseRequest
+	23, // 49: hearth.v1.BatchItem.save:type_name -> hearth.v1.SaveRequest
+	9,  // 50: hearth.v1.BatchItem.heartbeat:type_name -> hearth.v1.HeartbeatRequest
+	8,  // 51: hearth.v1.BatchResult.acquire:type_name -> hearth.v1.AcquireResponse
+	17, // 52: hearth.v1.BatchResult.update:type_name -> hearth.v1.UpdateResponse
+	14, // 53: hearth.v1.BatchResult.get:type_name -> hearth.v1.GetResponse
+	12, // 54: hearth.v1.BatchResult.release:type_name -> hearth.v1.ReleaseResponse
+	19, // 55: hearth.v1.BatchResult.purchase:type_name -> hearth.v1.PurchaseResponse
+	24, // 56: hearth.v1.BatchResult.save:type_name -> hearth.v1.SaveResponse
+	10, // 57: hearth.v1.BatchResult.heartbeat:type_name -> hearth.v1.HeartbeatResponse
+	38, // 58: hearth.v1.BatchRequest.items:type_name -> hearth.v1.BatchItem
+	6,  // 59: hearth.v1.BatchResponse.error:type_name -> hearth.v1.Error
+	39, // 60: hearth.v1.BatchResponse.results:type_name -> hearth.v1.BatchResult
+	5,  // 61: hearth.v1.EventCursor.profile:type_name -> hearth.v1.ProfileRef
+	42, // 62: hearth.v1.PollEventsRequest.cursors:type_name -> hearth.v1.EventCursor
+	5,  // 63: hearth.v1.ProfileEvents.profile:type_name -> hearth.v1.ProfileRef
+	37, // 64: hearth.v1.ProfileEvents.events:type_name -> hearth.v1.WatchEvent
+	6,  // 65: hearth.v1.ProfileEvents.error:type_name -> hearth.v1.Error
+	6,  // 66: hearth.v1.PollEventsResponse.error:type_name -> hearth.v1.Error
+	44, // 67: hearth.v1.PollEventsResponse.profiles:type_name -> hearth.v1.ProfileEvents
+	17, // 68: hearth.v1.IdempotencyRecord.update:type_name -> hearth.v1.UpdateResponse
+	20, // 69: hearth.v1.IdempotencyRecord.purchase:type_name -> hearth.v1.Purchase
+	5,  // 70: hearth.v1.PassivateRequest.profile:type_name -> hearth.v1.ProfileRef
+	6,  // 71: hearth.v1.PassivateResponse.error:type_name -> hearth.v1.Error
+	7,  // 72: hearth.v1.ProfileService.Acquire:input_type -> hearth.v1.AcquireRequest
+	9,  // 73: hearth.v1.ProfileService.Heartbeat:input_type -> hearth.v1.HeartbeatRequest
+	11, // 74: hearth.v1.ProfileService.Release:input_type -> hearth.v1.ReleaseRequest
+	13, // 75: hearth.v1.ProfileService.Get:input_type -> hearth.v1.GetRequest
+	16, // 76: hearth.v1.ProfileService.Update:input_type -> hearth.v1.UpdateRequest
+	18, // 77: hearth.v1.ProfileService.Purchase:input_type -> hearth.v1.PurchaseRequest
+	21, // 78: hearth.v1.ProfileService.ListPurchases:input_type -> hearth.v1.ListPurchasesRequest
+	23, // 79: hearth.v1.ProfileService.Save:input_type -> hearth.v1.SaveRequest
+	25, // 80: hearth.v1.ProfileService.Delete:input_type -> hearth.v1.DeleteRequest
+	27, // 81: hearth.v1.ProfileService.Status:input_type -> hearth.v1.StatusRequest
+	29, // 82: hearth.v1.ProfileService.ListVersions:input_type -> hearth.v1.ListVersionsRequest
+	32, // 83: hearth.v1.ProfileService.GetVersion:input_type -> hearth.v1.GetVersionRequest
+	34, // 84: hearth.v1.ProfileService.Restore:input_type -> hearth.v1.RestoreRequest
+	36, // 85: hearth.v1.ProfileService.Watch:input_type -> hearth.v1.WatchRequest
+	40, // 86: hearth.v1.ProfileService.Batch:input_type -> hearth.v1.BatchRequest
+	43, // 87: hearth.v1.ProfileService.PollEvents:input_type -> hearth.v1.PollEventsRequest
+	8,  // 88: hearth.v1.ProfileService.Acquire:output_type -> hearth.v1.AcquireResponse
+	10, // 89: hearth.v1.ProfileService.Heartbeat:output_type -> hearth.v1.HeartbeatResponse
+	12, // 90: hearth.v1.ProfileService.Release:output_type -> hearth.v1.ReleaseResponse
+	14, // 91: hearth.v1.ProfileService.Get:output_type -> hearth.v1.GetResponse
+	17, // 92: hearth.v1.ProfileService.Update:output_type -> hearth.v1.UpdateResponse
+	19, // 93: hearth.v1.ProfileService.Purchase:output_type -> hearth.v1.PurchaseResponse
+	22, // 94: hearth.v1.ProfileService.ListPurchases:output_type -> hearth.v1.ListPurchasesResponse
+	24, // 95: hearth.v1.ProfileService.Save:output_type -> hearth.v1.SaveResponse
+	26, // 96: hearth.v1.ProfileService.Delete:output_type -> hearth.v1.DeleteResponse
+	28, // 97: hearth.v1.ProfileService.Status:output_type -> hearth.v1.StatusResponse
+	30, // 98: hearth.v1.ProfileService.ListVersions:output_type -> hearth.v1.ListVersionsResponse
+	33, // 99: hearth.v1.ProfileService.GetVersion:output_type -> hearth.v1.GetVersionResponse
+	35, // 100: hearth.v1.ProfileService.Restore:output_type -> hearth.v1.RestoreResponse
+	37, // 101: hearth.v1.ProfileService.Watch:output_type -> hearth.v1.WatchEvent
+	41, // 102: hearth.v1.ProfileService.Batch:output_type -> hearth.v1.BatchResponse
+	45, // 103: hearth.v1.ProfileService.PollEvents:output_type -> hearth.v1.PollEventsResponse
+	88, // [88:104] is the sub-list for method output_type
+	72, // [72:88] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_hearth_v1_profile_proto_init() }
@@ -3280,7 +3989,25 @@ func file_hearth_v1_profile_proto_init() {
 	if File_hearth_v1_profile_proto != nil {
 		return
 	}
-	file_hearth_v1_profile_proto_msgTypes[35].OneofWrappers = []any{
+	file_hearth_v1_profile_proto_msgTypes[33].OneofWrappers = []any{
+		(*BatchItem_Acquire)(nil),
+		(*BatchItem_Update)(nil),
+		(*BatchItem_Get)(nil),
+		(*BatchItem_Release)(nil),
+		(*BatchItem_Purchase)(nil),
+		(*BatchItem_Save)(nil),
+		(*BatchItem_Heartbeat)(nil),
+	}
+	file_hearth_v1_profile_proto_msgTypes[34].OneofWrappers = []any{
+		(*BatchResult_Acquire)(nil),
+		(*BatchResult_Update)(nil),
+		(*BatchResult_Get)(nil),
+		(*BatchResult_Release)(nil),
+		(*BatchResult_Purchase)(nil),
+		(*BatchResult_Save)(nil),
+		(*BatchResult_Heartbeat)(nil),
+	}
+	file_hearth_v1_profile_proto_msgTypes[41].OneofWrappers = []any{
 		(*IdempotencyRecord_Update)(nil),
 		(*IdempotencyRecord_Purchase)(nil),
 	}
@@ -3290,7 +4017,7 @@ func file_hearth_v1_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hearth_v1_profile_proto_rawDesc), len(file_hearth_v1_profile_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   38,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

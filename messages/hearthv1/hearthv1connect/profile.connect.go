@@ -75,6 +75,11 @@ const (
 	ProfileServiceRestoreProcedure = "/hearth.v1.ProfileService/Restore"
 	// ProfileServiceWatchProcedure is the fully-qualified name of the ProfileService's Watch RPC.
 	ProfileServiceWatchProcedure = "/hearth.v1.ProfileService/Watch"
+	// ProfileServiceBatchProcedure is the fully-qualified name of the ProfileService's Batch RPC.
+	ProfileServiceBatchProcedure = "/hearth.v1.ProfileService/Batch"
+	// ProfileServicePollEventsProcedure is the fully-qualified name of the ProfileService's PollEvents
+	// RPC.
+	ProfileServicePollEventsProcedure = "/hearth.v1.ProfileService/PollEvents"
 )
 
 // ProfileServiceClient is a client for the hearth.v1.ProfileService service.
@@ -108,8 +113,16 @@ type ProfileServiceClient interface {
 	// Restore makes a retained snapshot the current document (durably).
 	Restore(context.Context, *connect.Request[hearthv1.RestoreRequest]) (*connect.Response[hearthv1.RestoreResponse], error)
 	// Watch streams the profile's change events. The first event is
-	// WATCH_STARTED; the last is ENDED when the activation stops.
+	// WATCH_STARTED; the last is ENDED when the activation stops. Clients
+	// that cannot read a stream (Roblox HttpService) use PollEvents.
 	Watch(context.Context, *connect.Request[hearthv1.WatchRequest]) (*connect.ServerStreamForClient[hearthv1.WatchEvent], error)
+	// Batch carries many independent operations for many profiles in one
+	// request: they run concurrently, grouped per owning node, and each gets
+	// its own result, in order. Items are not atomic together.
+	Batch(context.Context, *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error)
+	// PollEvents returns the events of a set of profiles since a cursor per
+	// profile, waiting up to wait_ms when there are none (long polling).
+	PollEvents(context.Context, *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error)
 }
 
 // NewProfileServiceClient constructs a client for the hearth.v1.ProfileService service. By default,
@@ -207,6 +220,18 @@ func NewProfileServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(profileServiceMethods.ByName("Watch")),
 			connect.WithClientOptions(opts...),
 		),
+		batch: connect.NewClient[hearthv1.BatchRequest, hearthv1.BatchResponse](
+			httpClient,
+			baseURL+ProfileServiceBatchProcedure,
+			connect.WithSchema(profileServiceMethods.ByName("Batch")),
+			connect.WithClientOptions(opts...),
+		),
+		pollEvents: connect.NewClient[hearthv1.PollEventsRequest, hearthv1.PollEventsResponse](
+			httpClient,
+			baseURL+ProfileServicePollEventsProcedure,
+			connect.WithSchema(profileServiceMethods.ByName("PollEvents")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -226,6 +251,8 @@ type profileServiceClient struct {
 	getVersion    *connect.Client[hearthv1.GetVersionRequest, hearthv1.GetVersionResponse]
 	restore       *connect.Client[hearthv1.RestoreRequest, hearthv1.RestoreResponse]
 	watch         *connect.Client[hearthv1.WatchRequest, hearthv1.WatchEvent]
+	batch         *connect.Client[hearthv1.BatchRequest, hearthv1.BatchResponse]
+	pollEvents    *connect.Client[hearthv1.PollEventsRequest, hearthv1.PollEventsResponse]
 }
 
 // Acquire calls hearth.v1.ProfileService.Acquire.
@@ -298,6 +325,16 @@ func (c *profileServiceClient) Watch(ctx context.Context, req *connect.Request[h
 	return c.watch.CallServerStream(ctx, req)
 }
 
+// Batch calls hearth.v1.ProfileService.Batch.
+func (c *profileServiceClient) Batch(ctx context.Context, req *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error) {
+	return c.batch.CallUnary(ctx, req)
+}
+
+// PollEvents calls hearth.v1.ProfileService.PollEvents.
+func (c *profileServiceClient) PollEvents(ctx context.Context, req *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error) {
+	return c.pollEvents.CallUnary(ctx, req)
+}
+
 // ProfileServiceHandler is an implementation of the hearth.v1.ProfileService service.
 type ProfileServiceHandler interface {
 	// Acquire begins a game-server session on a profile and returns its document.
@@ -329,8 +366,16 @@ type ProfileServiceHandler interface {
 	// Restore makes a retained snapshot the current document (durably).
 	Restore(context.Context, *connect.Request[hearthv1.RestoreRequest]) (*connect.Response[hearthv1.RestoreResponse], error)
 	// Watch streams the profile's change events. The first event is
-	// WATCH_STARTED; the last is ENDED when the activation stops.
+	// WATCH_STARTED; the last is ENDED when the activation stops. Clients
+	// that cannot read a stream (Roblox HttpService) use PollEvents.
 	Watch(context.Context, *connect.Request[hearthv1.WatchRequest], *connect.ServerStream[hearthv1.WatchEvent]) error
+	// Batch carries many independent operations for many profiles in one
+	// request: they run concurrently, grouped per owning node, and each gets
+	// its own result, in order. Items are not atomic together.
+	Batch(context.Context, *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error)
+	// PollEvents returns the events of a set of profiles since a cursor per
+	// profile, waiting up to wait_ms when there are none (long polling).
+	PollEvents(context.Context, *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error)
 }
 
 // NewProfileServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -424,6 +469,18 @@ func NewProfileServiceHandler(svc ProfileServiceHandler, opts ...connect.Handler
 		connect.WithSchema(profileServiceMethods.ByName("Watch")),
 		connect.WithHandlerOptions(opts...),
 	)
+	profileServiceBatchHandler := connect.NewUnaryHandler(
+		ProfileServiceBatchProcedure,
+		svc.Batch,
+		connect.WithSchema(profileServiceMethods.ByName("Batch")),
+		connect.WithHandlerOptions(opts...),
+	)
+	profileServicePollEventsHandler := connect.NewUnaryHandler(
+		ProfileServicePollEventsProcedure,
+		svc.PollEvents,
+		connect.WithSchema(profileServiceMethods.ByName("PollEvents")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/hearth.v1.ProfileService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProfileServiceAcquireProcedure:
@@ -454,6 +511,10 @@ func NewProfileServiceHandler(svc ProfileServiceHandler, opts ...connect.Handler
 			profileServiceRestoreHandler.ServeHTTP(w, r)
 		case ProfileServiceWatchProcedure:
 			profileServiceWatchHandler.ServeHTTP(w, r)
+		case ProfileServiceBatchProcedure:
+			profileServiceBatchHandler.ServeHTTP(w, r)
+		case ProfileServicePollEventsProcedure:
+			profileServicePollEventsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -517,4 +578,12 @@ func (UnimplementedProfileServiceHandler) Restore(context.Context, *connect.Requ
 
 func (UnimplementedProfileServiceHandler) Watch(context.Context, *connect.Request[hearthv1.WatchRequest], *connect.ServerStream[hearthv1.WatchEvent]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("hearth.v1.ProfileService.Watch is not implemented"))
+}
+
+func (UnimplementedProfileServiceHandler) Batch(context.Context, *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hearth.v1.ProfileService.Batch is not implemented"))
+}
+
+func (UnimplementedProfileServiceHandler) PollEvents(context.Context, *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("hearth.v1.ProfileService.PollEvents is not implemented"))
 }
