@@ -84,11 +84,18 @@ func (s State) grant(req AcquireRequest, o Outcome) (State, AcquireResult, error
 	if s.Token != "" && sameToken(req.NewToken, s.Token) {
 		return s, AcquireResult{}, invalid(ErrInvalidToken, "new token", "", "new token must differ from the token it replaces")
 	}
+	end := ReasonLapsed // a grant replaces only a holder whose session ran out
+	if o == Stolen {
+		end = ReasonStolen
+	}
+	prev := s.retired(s.Token, end)
 	next := State{
 		Holder:    req.Session,
 		Token:     req.NewToken,
 		Gen:       nextGen(s.Gen),
 		ExpiresAt: req.Now.Add(req.TTL),
+		Prev:      prev.Prev,
+		PrevEnd:   prev.PrevEnd,
 	}
 	return next, AcquireResult{Outcome: o, Token: req.NewToken, Previous: s.Holder}, nil
 }

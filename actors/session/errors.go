@@ -29,23 +29,21 @@ var (
 
 // Reasons carried by StaleError.Reason.
 //
-// The state keeps no history of old tokens (it is stored in every snapshot
-// and must stay small), so a reason is derived from the current state and is
-// the most likely explanation rather than a record: a token from two
-// sessions ago is explained by how the latest one ended.
+// The state remembers a fingerprint of the last token that stopped being
+// current and how its session ended, so a refusal of that token is exact. It
+// keeps no longer history (it is stored in every snapshot and must stay
+// small): an older token, or one never issued, is ReasonUnknownToken.
 const (
-	// ReasonStolen: another session holds the profile now, so the token's
-	// session was taken over (or it had ended before the current one was
-	// granted).
+	// ReasonStolen: the token's session was taken over by another session
+	// (an acquire in steal mode).
 	ReasonStolen = "stolen"
-	// ReasonReleased: the profile is free because its last session was
-	// released.
+	// ReasonReleased: the token's session was released.
 	ReasonReleased = "released"
-	// ReasonLapsed: the token's session, or the profile's last session, was
-	// not renewed within its TTL.
+	// ReasonLapsed: the token's session was not renewed within its TTL.
 	ReasonLapsed = "lapsed"
-	// ReasonUnknownToken: no token other than the current one (if any) was
-	// ever issued for this profile, so the token was never valid here.
+	// ReasonUnknownToken: the token is neither the current session's nor the
+	// last ended session's: it was superseded more than one session ago, or
+	// never issued for this profile.
 	ReasonUnknownToken = "unknown token"
 )
 

@@ -15,5 +15,5 @@ func (s State) Lapse(now time.Time) (State, string) {
 	if s.Holder == "" || s.Held(now) {
 		return s, ""
 	}
-	return s.free(s.Gen, false), s.Holder
+	return s.retired(s.Token, ReasonLapsed).free(s.Gen, false), s.Holder
 }

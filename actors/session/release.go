@@ -18,5 +18,5 @@ func (s State) Release(token string, now time.Time) (State, error) {
 	if err := s.authorize(token, now); err != nil {
 		return s, err
 	}
-	return s.free(nextGen(s.Gen), true), nil
+	return s.retired(s.Token, ReasonReleased).free(nextGen(s.Gen), true), nil
 }

@@ -32,31 +32,21 @@ func (s State) authorize(token string, now time.Time) error {
 	if s.Held(now) {
 		holder = s.Holder
 	}
-	return &StaleError{Holder: holder, Reason: s.staleReason(current, now)}
+	return &StaleError{Holder: holder, Reason: s.staleReason(current, token)}
 }
 
-// staleReason explains why token does not authorise anything, from the
-// current state alone (see the Reason constants). Every new token bumps Gen,
-// so Gen bounds how many tokens were ever issued; that tells a token that was
-// never issued from one that was superseded in some cases.
-func (s State) staleReason(current bool, now time.Time) string {
+// staleReason explains why token does not authorise anything: the current
+// holder's token whose session ran out has lapsed; the last token that
+// stopped being current ended as PrevEnd says; any other token is unknown
+// (superseded more than one session ago, or never issued here), and is not
+// blamed on a steal it may have had nothing to do with.
+func (s State) staleReason(current bool, token string) string {
 	switch {
 	case current:
 		// The right token, but its session timed out (Lapse has not run).
 		return ReasonLapsed
-	case s.Holder != "" && s.Gen <= 1:
-		// The holder's token is the only one ever issued here.
-		return ReasonUnknownToken
-	case s.Held(now):
-		return ReasonStolen
-	case s.Holder != "":
-		// The last session lapsed and is not cleared yet; the token is older.
-		return ReasonLapsed
-	case s.Released:
-		return ReasonReleased
-	case s.Gen > 0:
-		// Free, not by Release, after at least one grant: it lapsed.
-		return ReasonLapsed
+	case s.Prev != "" && s.PrevEnd != "" && fingerprint(token) == s.Prev:
+		return s.PrevEnd
 	default:
 		return ReasonUnknownToken
 	}
