@@ -132,7 +132,7 @@ type fuzzer struct {
 	// prevTok is the last token that stopped being current, and prevEnd
 	// how its session ended: the only retired token with an exact reason.
 	prevTok, prevEnd string
-	fresh   int
+	fresh            int
 }
 
 func (fz *fuzzer) step(r *byteReader) {
