@@ -31,7 +31,7 @@ type Limits struct {
 	MaxDocumentBytes int // default 4 MiB
 	MaxRecordBytes   int // size of one record's result; default 64 KiB
 	MaxRecordsPerRow int // idempotency records in one SaveRow; default 100
-	MaxBatchRows     int // rows in one Save call; default 500 (CockroachDB prefers statements under ~1000 rows)
+	MaxBatchRows     int // rows in one Save, requests in one AcquireBatch; default 500 (CockroachDB prefers statements under ~1000 rows)
 	HistoryDepth     int // snapshots retained per profile, newest first; default 10
 }
 
@@ -172,6 +172,25 @@ func (l Limits) ValidateSaveBatch(rows []SaveRow) error {
 				return fmt.Errorf("row %d record %d: %w", i, j, tooLarge("record result", len(rec.Result), l.MaxRecordBytes))
 			}
 		}
+	}
+	return nil
+}
+
+// ValidateAcquireBatch checks an AcquireBatch before anything is read: the
+// batch size, every key, and that no key appears twice.
+func (l Limits) ValidateAcquireBatch(reqs []AcquireRequest) error {
+	if len(reqs) > l.MaxBatchRows {
+		return tooLarge("acquire batch", len(reqs), l.MaxBatchRows)
+	}
+	seen := make(map[ProfileKey]struct{}, len(reqs))
+	for i, r := range reqs {
+		if err := ValidateKey(r.Key); err != nil {
+			return fmt.Errorf("request %d: %w", i, err)
+		}
+		if _, dup := seen[r.Key]; dup {
+			return fmt.Errorf("request %d: %w", i, invalid("profile", r.Key.String(), "appears twice in one batch"))
+		}
+		seen[r.Key] = struct{}{}
 	}
 	return nil
 }

@@ -109,3 +109,30 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestValidateAcquireBatch(t *testing.T) {
+	l := Limits{MaxBatchRows: 2}.WithDefaults()
+	a, b := AcquireRequest{Key: ProfileKey{"g", "a"}}, AcquireRequest{Key: ProfileKey{"g", "b"}, Create: true}
+	if err := l.ValidateAcquireBatch([]AcquireRequest{a, b}); err != nil {
+		t.Fatalf("batch at the limit refused: %v", err)
+	}
+	if err := l.ValidateAcquireBatch(nil); err != nil {
+		t.Fatalf("empty batch refused: %v", err)
+	}
+	cases := map[string]struct {
+		reqs []AcquireRequest
+		want error
+	}{
+		"too many":  {[]AcquireRequest{a, b, {Key: ProfileKey{"g", "c"}}}, ErrTooLarge},
+		"duplicate": {[]AcquireRequest{a, {Key: a.Key, Create: true}}, ErrInvalid},
+		"bad id":    {[]AcquireRequest{a, {Key: ProfileKey{"g", "a/b"}}}, ErrInvalid},
+		"bad ns":    {[]AcquireRequest{{Key: ProfileKey{"", "a"}}}, ErrInvalid},
+	}
+	for name, tc := range cases {
+		err := l.ValidateAcquireBatch(tc.reqs)
+		var le *LimitError
+		if !errors.Is(err, tc.want) || !errors.As(err, &le) {
+			t.Errorf("%s: got %v, want a *LimitError wrapping %v", name, err, tc.want)
+		}
+	}
+}

@@ -60,6 +60,34 @@ func DecideAcquire(key ProfileKey, cur *ProfileState, ownerLease time.Time, node
 	return 0, &HeldError{Key: key, Holder: cur.Owner, Epoch: cur.Epoch, LeaseExpiresAt: ownerLease, Now: now}
 }
 
+// NeverWritten says whether a profile has no document to load: no row, an
+// erased profile's tombstone, or a row whose owners never saved (Seq 0).
+func NeverWritten(cur *ProfileState) bool {
+	return cur == nil || cur.Deleted || cur.Seq == 0
+}
+
+// DecideAcquireRequest decides one request of AcquireBatch: the Create rule,
+// then DecideAcquire. cur is the stored row, a tombstone included (nil when
+// there is none). It fills every field of Acquired but Snapshot, which the
+// store reads; the new epoch is always cur.Epoch+1 (1 for a new profile), so
+// a store may make its write conditional on the epoch it read.
+func DecideAcquireRequest(req AcquireRequest, cur *ProfileState, ownerLease time.Time, nodeID string, now time.Time) (Acquired, error) {
+	if !req.Create && NeverWritten(cur) {
+		return Acquired{}, fmt.Errorf("profile %s was never written: %w", req.Key, ErrNotFound)
+	}
+	epoch, err := DecideAcquire(req.Key, cur, ownerLease, nodeID, now)
+	if err != nil {
+		return Acquired{}, err
+	}
+	out := Acquired{Key: req.Key, Epoch: epoch, Created: !cur.Exists()}
+	if cur.Exists() {
+		// Set only while someone still owns the row: a release (and an
+		// erase) leaves it unowned.
+		out.PreviousOwner = cur.Owner
+	}
+	return out, nil
+}
+
 // CheckOwnedAt is the precondition for Release and Delete.
 func CheckOwnedAt(key ProfileKey, cur *ProfileState, nodeID string, epoch int64) error {
 	if !cur.Exists() {

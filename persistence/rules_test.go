@@ -111,3 +111,46 @@ func TestRetainFrom(t *testing.T) {
 		t.Fatalf("RetainFrom(1,10) = %d would drop the only snapshot", got)
 	}
 }
+
+func TestDecideAcquireRequest(t *testing.T) {
+	now := time.Unix(1000, 0)
+	live, lapsed := now.Add(time.Second), now.Add(-time.Second)
+	key := ProfileKey{Namespace: "g", ID: "p"}
+	saved := func(owner string) *ProfileState { return &ProfileState{Owner: owner, Epoch: 3, Seq: 2} }
+	cases := []struct {
+		name       string
+		create     bool
+		cur        *ProfileState
+		ownerLease time.Time
+		want       Acquired // Key is filled in
+		wantErr    error
+	}{
+		{"absent, create", true, nil, time.Time{}, Acquired{Epoch: 1, Created: true}, nil},
+		{"absent, load", false, nil, time.Time{}, Acquired{}, ErrNotFound},
+		{"tombstone, create", true, &ProfileState{Epoch: 5, Deleted: true}, time.Time{}, Acquired{Epoch: 6, Created: true}, nil},
+		{"tombstone, load", false, &ProfileState{Epoch: 5, Deleted: true}, time.Time{}, Acquired{}, ErrNotFound},
+		{"no snapshot, create", true, &ProfileState{Epoch: 2}, time.Time{}, Acquired{Epoch: 3}, nil},
+		{"no snapshot, load", false, &ProfileState{Epoch: 2}, time.Time{}, Acquired{}, ErrNotFound},
+		{"no snapshot held, load", false, &ProfileState{Owner: "other", Epoch: 2}, live, Acquired{}, ErrNotFound},
+		{"no snapshot lapsed owner, create", true, &ProfileState{Owner: "other", Epoch: 2}, lapsed, Acquired{Epoch: 3, PreviousOwner: "other"}, nil},
+		{"released", false, saved(""), time.Time{}, Acquired{Epoch: 4}, nil},
+		{"own", false, saved("me"), live, Acquired{Epoch: 4, PreviousOwner: "me"}, nil},
+		{"lapsed owner", false, saved("other"), lapsed, Acquired{Epoch: 4, PreviousOwner: "other"}, nil},
+		{"held", true, saved("other"), live, Acquired{}, ErrHeld},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecideAcquireRequest(AcquireRequest{Key: key, Create: tc.create}, tc.cur, tc.ownerLease, "me", now)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || got != (Acquired{}) {
+					t.Fatalf("got %+v, %v; want %v", got, err, tc.wantErr)
+				}
+				return
+			}
+			tc.want.Key = key
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ type NodeLeases interface {
 // Ownership manages which node incarnation may write each profile.
 type Ownership interface {
 	// Acquire takes ownership of a profile for node, creating the profile if
-	// it does not exist, and returns a new epoch (always greater than any
+	// it does not exist (AcquireBatch with one request with Create), and returns a new epoch (always greater than any
 	// epoch issued before for this profile) with the newest snapshot.
 	// It succeeds only when the profile is absent, unowned, owned by node
 	// itself (a re-activation; the old epoch is fenced), or owned by a node
@@ -35,6 +35,17 @@ type Ownership interface {
 	// *HeldError (errors.Is ErrHeld). A node whose own lease lapsed gets
 	// ErrLeaseExpired.
 	Acquire(ctx context.Context, nodeID string, key ProfileKey) (Acquired, error)
+	// AcquireBatch applies the rules of Acquire to many profiles in one
+	// transaction, with a number of round trips that does not grow with the
+	// batch. The answers are in request order: each is acquired, refused
+	// with a *HeldError, or ErrNotFound (Create unset and the profile was
+	// never written; nothing is written for it). Refused requests change
+	// nothing. The whole call fails, writing nothing, with ErrLeaseExpired
+	// when the node's own lease lapsed, and before anything is sent with
+	// ErrInvalid (a bad node id or key, a key twice) or ErrTooLarge (more
+	// than Limits.MaxBatchRows requests). An empty batch answers an empty
+	// slice without reading anything.
+	AcquireBatch(ctx context.Context, nodeID string, reqs []AcquireRequest) ([]AcquireResult, error)
 	// Release gives up ownership held at epoch, leaving the profile unowned.
 	// ErrFenced if epoch is not current or not owned by node; ErrNotFound if
 	// the profile does not exist.
@@ -47,6 +58,24 @@ type Ownership interface {
 	// key and the epoch, so a later Acquire re-creates the profile (Created)
 	// with an epoch above every earlier one.
 	Delete(ctx context.Context, nodeID string, key ProfileKey, epoch int64) error
+}
+
+// BatchAcquirer is the part of Ownership AcquireOne needs.
+type BatchAcquirer interface {
+	AcquireBatch(ctx context.Context, nodeID string, reqs []AcquireRequest) ([]AcquireResult, error)
+}
+
+// AcquireOne is Acquire as AcquireBatch of one request with Create; the
+// stores implement Acquire with it, so the two can never disagree.
+func AcquireOne(ctx context.Context, b BatchAcquirer, nodeID string, key ProfileKey) (Acquired, error) {
+	res, err := b.AcquireBatch(ctx, nodeID, []AcquireRequest{{Key: key, Create: true}})
+	if err != nil {
+		return Acquired{}, err
+	}
+	if res[0].Err != nil {
+		return Acquired{}, res[0].Err
+	}
+	return res[0].Acquired, nil
 }
 
 // Snapshots saves and reads profile documents.

@@ -61,9 +61,36 @@ type Acquired struct {
 	// Snapshot is the newest saved document, or nil if the profile exists but
 	// has never been saved.
 	Snapshot *Snapshot
-	// PreviousOwner is the node that owned the profile before, if any (this
-	// node itself for a re-acquire; a node whose lease lapsed for a takeover).
+	// PreviousOwner is non-empty exactly when the profile was still owned
+	// when this acquire took it: the previous owner did not release it. It
+	// is a node whose lease lapsed (a takeover), or this node itself (a
+	// re-acquire that fences its earlier activation). It is empty after a
+	// Release or a save with Release, for a new profile, and for a
+	// re-created (erased) one.
+	//
+	// When it is set, the previous owner may have acknowledged changes from
+	// memory that it never saved, so Snapshot may be older than what its
+	// clients were told; when it is empty, Snapshot is everything the
+	// previous owner acknowledged (a release saves first).
 	PreviousOwner string
+}
+
+// AcquireRequest asks for one profile's ownership in AcquireBatch.
+type AcquireRequest struct {
+	Key ProfileKey
+	// Create makes the profile if it does not exist, or re-creates an erased
+	// one (epoch above every earlier one). Without it, a profile that was
+	// never written (no row, an erased profile's tombstone, or a row whose
+	// owners never saved a snapshot) is answered ErrNotFound and nothing is
+	// written, whoever owns the row.
+	Create bool
+}
+
+// AcquireResult is one answer of AcquireBatch, in request order: Err is nil
+// (Acquired is set), a *HeldError, or ErrNotFound.
+type AcquireResult struct {
+	Acquired Acquired
+	Err      error
 }
 
 // Holder reports who owns a profile.

@@ -54,3 +54,17 @@ func BenchmarkAcquire(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkColdActivation: 8 workers activating saved, released profiles,
+// one Acquire each (batch=0) or AcquireBatch of 1, 16 and 100.
+func BenchmarkColdActivation(b *testing.B) {
+	for _, e := range benchEngines {
+		for _, batch := range []int{0, 1, 16, 100} {
+			b.Run(fmt.Sprintf("%s/workers=8/batch=%d", e.name, batch), func(b *testing.B) {
+				s := e.open(b)
+				defer s.Close()
+				storetest.BenchColdActivation(b, s, batch, 8)
+			})
+		}
+	}
+}

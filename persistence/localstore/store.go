@@ -240,18 +240,26 @@ func getProfile(tx kvTx, key persistence.ProfileKey) (cur *persistence.ProfileSt
 	return &st, pv, true, nil
 }
 
-// Acquire takes ownership of a profile for nodeID.
+// Acquire takes ownership of a profile for nodeID, creating it if needed.
 func (s *Store) Acquire(ctx context.Context, nodeID string, key persistence.ProfileKey) (persistence.Acquired, error) {
+	return persistence.AcquireOne(ctx, s, nodeID, key)
+}
+
+// AcquireBatch takes ownership of many profiles in one transaction.
+func (s *Store) AcquireBatch(ctx context.Context, nodeID string, reqs []persistence.AcquireRequest) ([]persistence.AcquireResult, error) {
 	if err := ctx.Err(); err != nil {
-		return persistence.Acquired{}, fmt.Errorf("localstore: acquire %s: %w", key, err)
+		return nil, fmt.Errorf("localstore: acquire: %w", err)
 	}
 	if err := persistence.ValidateNodeID(nodeID); err != nil {
-		return persistence.Acquired{}, fmt.Errorf("localstore: acquire: %w", err)
+		return nil, fmt.Errorf("localstore: acquire: %w", err)
 	}
-	if err := persistence.ValidateKey(key); err != nil {
-		return persistence.Acquired{}, fmt.Errorf("localstore: acquire: %w", err)
+	if err := s.limits.ValidateAcquireBatch(reqs); err != nil {
+		return nil, fmt.Errorf("localstore: acquire: %w", err)
 	}
-	var out persistence.Acquired
+	if len(reqs) == 0 {
+		return []persistence.AcquireResult{}, nil
+	}
+	var out []persistence.AcquireResult
 	err := s.kv.Update(func(tx kvTx) error {
 		now := s.now()
 		self, found, err := getNode(tx, nodeID)
@@ -261,49 +269,59 @@ func (s *Store) Acquire(ctx context.Context, nodeID string, key persistence.Prof
 		if err := persistence.CheckOwnLease(nodeID, found, self.Expires, now); err != nil {
 			return err
 		}
-		cur, pv, exists, err := getProfile(tx, key)
-		if err != nil {
-			return err
-		}
-		decideOn := cur
-		if cur == nil && exists {
-			// A tombstone: DecideAcquire continues its epoch sequence.
-			decideOn = &pv.State
-		}
-		var ownerLease time.Time
-		if cur != nil {
-			if ownerLease, err = leaseOf(tx, cur.Owner); err != nil {
-				return err
+		out = make([]persistence.AcquireResult, len(reqs)) // reset if the engine ever retries fn
+		for i, req := range reqs {
+			if out[i], err = acquireOne(tx, nodeID, req, now); err != nil {
+				return fmt.Errorf("%s: %w", req.Key, err)
 			}
 		}
-		epoch, err := persistence.DecideAcquire(key, decideOn, ownerLease, nodeID, now)
-		if err != nil {
-			return err
-		}
-		out = persistence.Acquired{Key: key, Epoch: epoch, Created: cur == nil}
-		next := profileValue{State: persistence.ProfileState{Owner: nodeID, Epoch: epoch}, Created: now}
-		if cur != nil {
-			out.PreviousOwner = cur.Owner
-			next.State.Seq = cur.Seq
-			next.State.SchemaVersion = cur.SchemaVersion
-			next.Created = pv.Created
-			if cur.Seq > 0 {
-				snap, err := readSnapshot(tx, key, cur.Seq)
-				if err != nil {
-					return fmt.Errorf("newest snapshot (seq %d): %w", cur.Seq, err)
-				}
-				out.Snapshot = &snap
-			}
-		}
-		return tx.Put(bucketProfiles, profileKeyBytes(key), encodeProfile(next))
+		return nil
 	})
 	if err != nil {
-		if _, held := err.(*persistence.HeldError); held {
-			return persistence.Acquired{}, err // already says which profile, who and until when
-		}
-		return persistence.Acquired{}, fmt.Errorf("localstore: acquire %s: %w", key, err)
+		return nil, fmt.Errorf("localstore: acquire %d profile(s) for node %q: %w", len(reqs), nodeID, err)
 	}
 	return out, nil
+}
+
+// acquireOne decides and writes one request inside AcquireBatch's
+// transaction. A refusal is the result's Err; the returned error is a
+// storage failure that aborts the whole batch.
+func acquireOne(tx kvTx, nodeID string, req persistence.AcquireRequest, now time.Time) (persistence.AcquireResult, error) {
+	_, pv, exists, err := getProfile(tx, req.Key)
+	if err != nil {
+		return persistence.AcquireResult{}, err
+	}
+	var stored *persistence.ProfileState // the row, a tombstone included
+	if exists {
+		stored = &pv.State
+	}
+	var ownerLease time.Time
+	if stored.Exists() {
+		if ownerLease, err = leaseOf(tx, stored.Owner); err != nil {
+			return persistence.AcquireResult{}, err
+		}
+	}
+	acq, err := persistence.DecideAcquireRequest(req, stored, ownerLease, nodeID, now)
+	if err != nil {
+		return persistence.AcquireResult{Err: err}, nil
+	}
+	next := profileValue{State: persistence.ProfileState{Owner: nodeID, Epoch: acq.Epoch}, Created: now}
+	if stored.Exists() {
+		next.State.Seq = stored.Seq
+		next.State.SchemaVersion = stored.SchemaVersion
+		next.Created = pv.Created
+		if stored.Seq > 0 {
+			snap, err := readSnapshot(tx, req.Key, stored.Seq)
+			if err != nil {
+				return persistence.AcquireResult{}, fmt.Errorf("newest snapshot (seq %d): %w", stored.Seq, err)
+			}
+			acq.Snapshot = &snap
+		}
+	}
+	if err := tx.Put(bucketProfiles, profileKeyBytes(req.Key), encodeProfile(next)); err != nil {
+		return persistence.AcquireResult{}, err
+	}
+	return persistence.AcquireResult{Acquired: acq}, nil
 }
 
 // Release gives up ownership held at epoch.

@@ -41,6 +41,18 @@ func BenchmarkAcquire(b *testing.B) {
 	}
 }
 
+// BenchmarkColdActivation: 8 workers activating saved, released profiles,
+// one Acquire each (batch=0) or AcquireBatch of 1, 16 and 100.
+func BenchmarkColdActivation(b *testing.B) {
+	for _, batch := range []int{0, 1, 16, 100} {
+		b.Run(fmt.Sprintf("workers=8/batch=%d", batch), func(b *testing.B) {
+			s := openTestStore(b, persistence.Limits{})
+			prefill(b, s)
+			storetest.BenchColdActivation(b, s, batch, 8)
+		})
+	}
+}
+
 // prefillProfiles is how many other profiles (each with one snapshot) the
 // benchmark tables hold. A production table has millions; with only the few
 // thousand rows a benchmark touches, PostgreSQL plans sequential scans, whose

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -20,9 +23,11 @@ var migrationFiles embed.FS
 // migration is one schema step: a single idempotent DDL statement. CockroachDB
 // wants one DDL statement per transaction and no DDL mixed with data
 // changes, so each step runs on its own and its version row is recorded
-// afterwards. Because every step is idempotent (IF NOT EXISTS), two nodes
-// migrating at once, or a node that crashed between a step and its version
-// row, converge on the same schema. No advisory locks: CockroachDB has none.
+// afterwards. Because every step is idempotent (IF NOT EXISTS), nodes
+// migrating at once (see applyMigrations for the races that still happen and
+// how they are retried), or a node that crashed between a step and its
+// version row, converge on the same schema. No advisory locks: CockroachDB
+// has none.
 type migration struct {
 	Version int64
 	Name    string
@@ -92,13 +97,34 @@ func stripComments(sql string) string {
 // ErrSchemaFromFuture: the database was migrated by a newer binary.
 var ErrSchemaFromFuture = errors.New("database schema is newer than this binary")
 
+// migrateAttempts bounds how often one schema step is run again after it
+// lost a race with another node creating the same object. Each lost race
+// means another node's step committed, so a handful is plenty; the bound
+// only stops a step that keeps failing for another reason from spinning.
+const migrateAttempts = 10
+
 // migrate brings the schema up to date. Safe to run from many nodes at once.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	ms, err := loadMigrations(migrationFiles)
 	if err != nil {
 		return err
 	}
-	if _, err := pool.Exec(ctx, createMigrationsTable); err != nil {
+	return applyMigrations(ctx, pool, ms)
+}
+
+// applyMigrations applies every step of ms the version table does not list.
+//
+// CREATE ... IF NOT EXISTS is not atomic against itself: when several nodes
+// start at once on an empty database, two of them can both see a table
+// missing, both insert it into the catalog, and the loser fails with a
+// duplicate-object error (PostgreSQL: 23505 on a pg_catalog unique index such
+// as pg_type_typname_nsp_index, 42P07, 42710; CockroachDB: 42P07 or a 40001
+// restart). Each step is idempotent, so a step that lost such a race is run
+// again: by then the winner's DDL committed, and IF NOT EXISTS makes the
+// retry a no-op. That needs no advisory lock (CockroachDB has none) and no
+// lock row a crashed node could leave behind.
+func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
+	if err := runSchemaStep(ctx, pool, createMigrationsTable); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
 	applied := map[int64]bool{}
@@ -127,14 +153,61 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if applied[m.Version] {
 			continue
 		}
-		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+		if err := runSchemaStep(ctx, pool, m.SQL); err != nil {
 			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 		}
-		if _, err := pool.Exec(ctx,
+		// Recorded only after its step committed, so a node that crashed in
+		// between runs the (idempotent) step again on its next start.
+		if err := runSchemaStep(ctx, pool,
 			`INSERT INTO hearth_schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`,
 			m.Version, m.Name); err != nil {
 			return fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	return nil
+}
+
+// runSchemaStep runs one idempotent statement in its own implicit
+// transaction, again after a short jittered pause when it lost a race
+// (lostSchemaRace).
+func runSchemaStep(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) error {
+	backoff := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := pool.Exec(ctx, sql, args...)
+		if err == nil || !lostSchemaRace(err) {
+			return err
+		}
+		if attempt >= migrateAttempts {
+			return fmt.Errorf("still racing other nodes after %d attempts: %w", attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(rand.N(backoff) + time.Millisecond):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// lostSchemaRace says whether err is a concurrent DDL statement creating the
+// same object first. A unique violation counts only on a system catalog
+// index (pg_*): that is how PostgreSQL reports two CREATE ... IF NOT EXISTS
+// of one name; a unique violation on Hearth's own tables is a real error.
+func lostSchemaRace(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "42P07", // duplicate_table (tables, indexes)
+		"42710", // duplicate_object (types, constraints)
+		"42P06", // duplicate_schema
+		"42701", // duplicate_column (ADD COLUMN IF NOT EXISTS)
+		"40001", // serialization_failure (CockroachDB schema changes)
+		"40P01": // deadlock_detected (catalog locks taken in different orders)
+		return true
+	case "23505": // unique_violation
+		return strings.HasPrefix(pgErr.ConstraintName, "pg_") || pgErr.SchemaName == "pg_catalog"
+	}
+	return false
 }

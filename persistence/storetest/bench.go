@@ -122,6 +122,95 @@ func BenchAcquire(b *testing.B, s persistence.Store, workers int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "acquires/s")
 }
 
+// BenchColdActivation measures cold activations: workers goroutines take
+// profiles that exist with a ~1 KB snapshot and that no node holds (saved
+// and released), each profile once, until b.N are active. batch 0 takes them
+// one Acquire at a time; batch n in AcquireBatch calls of n requests without
+// Create (how a node activates the profiles a burst of requests names).
+// It reports activations/s.
+func BenchColdActivation(b *testing.B, s persistence.Store, batch, workers int) {
+	ctx := context.Background()
+	node := benchNode(b, s)
+	per := (b.N + workers - 1) / workers
+	if batch > 0 {
+		per = (per + batch - 1) / batch * batch
+	}
+	keys := make([][]persistence.ProfileKey, workers)
+	for w := range keys {
+		for i := 0; i < per; i++ {
+			keys[w] = append(keys[w], persistence.ProfileKey{Namespace: "bench", ID: spreadID(node+"-cold", w, i)})
+		}
+		prepareReleased(b, s, node, keys[w])
+	}
+	var activated atomic.Int64
+	elapsed := runWorkers(b, workers, func(w int) error {
+		ks := keys[w]
+		if batch == 0 {
+			for _, k := range ks {
+				a, err := s.Acquire(ctx, node, k)
+				if err != nil {
+					return err
+				}
+				if a.Snapshot == nil {
+					return fmt.Errorf("%s: no snapshot", k)
+				}
+				activated.Add(1)
+			}
+			return nil
+		}
+		reqs := make([]persistence.AcquireRequest, batch)
+		for i := 0; i < len(ks); i += batch {
+			for j := range reqs {
+				reqs[j] = persistence.AcquireRequest{Key: ks[i+j]}
+			}
+			res, err := s.AcquireBatch(ctx, node, reqs)
+			if err != nil {
+				return err
+			}
+			for j, r := range res {
+				if r.Err != nil {
+					return r.Err
+				}
+				if r.Acquired.Snapshot == nil {
+					return fmt.Errorf("%s: no snapshot", reqs[j].Key)
+				}
+			}
+			activated.Add(int64(len(res)))
+		}
+		return nil
+	})
+	b.ReportMetric(float64(activated.Load())/elapsed.Seconds(), "activations/s")
+}
+
+// prepareReleased creates keys with one ~1 KB snapshot each and releases
+// them, in batches the store accepts.
+func prepareReleased(b *testing.B, s persistence.Store, node string, keys []persistence.ProfileKey) {
+	ctx := context.Background()
+	step := s.Limits().MaxBatchRows
+	for from := 0; from < len(keys); from += step {
+		chunk := keys[from:min(from+step, len(keys))]
+		reqs := make([]persistence.AcquireRequest, len(chunk))
+		for i, k := range chunk {
+			reqs[i] = persistence.AcquireRequest{Key: k, Create: true}
+		}
+		res, err := s.AcquireBatch(ctx, node, reqs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows := make([]persistence.SaveRow, len(chunk))
+		for i, r := range res {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+			rows[i] = persistence.SaveRow{Key: chunk[i], Epoch: r.Acquired.Epoch, Seq: 1, SchemaVersion: 1,
+				Document: BenchDocument(from + i), Release: true}
+		}
+		if _, err := s.Save(ctx, node, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // spreadID makes profile ids that scatter over the key space, as real player
 // ids do. Ids like "save-0-1", "save-0-2" would put every writer's rows on
 // the same few index pages, where a page-granular lock manager (PostgreSQL's

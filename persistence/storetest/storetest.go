@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"Leases", leaseTests()},
 		{"Ownership", ownershipTests()},
+		{"AcquireBatch", acquireBatchTests()},
 		{"Saves", saveTests()},
 		{"Records", recordTests()},
 		{"History", historyTests()},
