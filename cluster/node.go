@@ -267,6 +267,9 @@ func (n *Node) closeAll() error {
 	if n.remote != nil {
 		n.remote.Shutdown(true)
 	}
+	if n.host != nil {
+		n.host.Close()
+	}
 	if n.system != nil {
 		n.system.Shutdown()
 	}

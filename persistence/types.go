@@ -144,6 +144,8 @@ type SaveRow struct {
 	// Release gives up ownership in the same write (passivation, drain):
 	// the profile is left unowned and any node may acquire it at once.
 	Release bool
+	// Retention says which snapshots the save keeps.
+	Retention Retention
 }
 
 // SaveOutcome says what happened to one row of a batched save.

@@ -1,4 +1,4 @@
-package profile
+package activation
 
 import (
 	"bytes"
@@ -22,8 +22,9 @@ type envelope struct {
 	Version int64          `json:"version"`
 	Session *session.State `json:"session,omitempty"`
 	// Keys is the Bloom filter of the profile's idempotency keys
-	// (keyfilter.go); absent in snapshots written without one.
-	Keys keyFilter       `json:"keys,omitempty"`
+	// (keyfilter.go); nil (absent) in snapshots written without one, which
+	// the loader treats as "any key may exist".
+	Keys *keyFilter      `json:"keys,omitempty"`
 	Doc  json.RawMessage `json:"doc"`
 }
 
@@ -48,14 +49,14 @@ func encodeEnvelope(version int64, sess session.State, keys keyFilter, doc []byt
 		buf.WriteString(`,"session":`)
 		buf.Write(s)
 	}
-	if len(keys) > 0 {
-		k, err := json.Marshal(keys) // keyFilter.MarshalJSON: compact form
-		if err != nil {
-			return nil, fmt.Errorf("encode key filter: %w", err)
-		}
-		buf.WriteString(`,"keys":`)
-		buf.Write(k)
+	// Always written, even empty (two bytes of base64), so a loader can tell
+	// "no keys" from "written before filters existed".
+	k, err := json.Marshal(keys) // keyFilter.MarshalJSON: compact form
+	if err != nil {
+		return nil, fmt.Errorf("encode key filter: %w", err)
 	}
+	buf.WriteString(`,"keys":`)
+	buf.Write(k)
 	buf.WriteString(`,"doc":`)
 	buf.Write(doc)
 	buf.WriteByte('}')
@@ -90,4 +91,10 @@ func DecodeStored(data []byte) (doc []byte, version int64, err error) {
 		return nil, 0, err
 	}
 	return e.Doc, e.Version, nil
+}
+
+// EncodeStored wraps a document (JSON) at version in the stored form, for
+// tools that write profiles through the store (imports) and tests.
+func EncodeStored(version int64, doc []byte) ([]byte, error) {
+	return encodeEnvelope(version, session.State{}, nil, doc)
 }

@@ -1,8 +1,10 @@
-package profile
+package activation
 
 import (
 	"errors"
 	"fmt"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiles/hearth/actors/document"
 	"github.com/hearth-profiles/hearth/actors/migration"
@@ -40,6 +42,14 @@ func classify(err error) *messages.CodeError {
 		return ce
 	}
 	out := &messages.CodeError{Message: err.Error(), OperationIndex: -1}
+	var limit *persistence.LimitError
+	if errors.As(err, &limit) {
+		// The code says "invalid argument" or "too large" already.
+		out.Message = limit.What + ": " + limit.Limit
+		if limit.Value != "" {
+			out.Message = limit.What + " " + limit.Value + ": " + limit.Limit
+		}
+	}
 	var opErr *document.OpError
 	if errors.As(err, &opErr) {
 		out.OperationIndex = opErr.Index
@@ -92,6 +102,9 @@ func errorf(code hearthv1.ErrorCode, format string, args ...any) *messages.CodeE
 	return messages.Errorf(code, format, args...)
 }
 
+// Classify is classify for the shell and the Host.
+func Classify(err error) *messages.CodeError { return classify(err) }
+
 // protoErr is classify for response fields.
 func protoErr(err error) *hearthv1.Error {
 	if err == nil {
@@ -100,8 +113,51 @@ func protoErr(err error) *hearthv1.Error {
 	return messages.ToProto(classify(err))
 }
 
-// errNotServing is the reply of an activation that is stopping; the Host
-// retries the request on the next activation.
-type notServing struct{ reason string }
+func (n NotServing) String() string { return fmt.Sprintf("activation not serving: %s", n.Reason) }
 
-func (n notServing) String() string { return fmt.Sprintf("activation not serving: %s", n.reason) }
+// ErrorResponse builds the response to req carrying err as its Error: every
+// request type has its response type, so a failure travels the way an
+// answer does.
+func ErrorResponse(req any, err error) proto.Message {
+	e := protoErr(err)
+	switch req.(type) {
+	case *hearthv1.AcquireRequest:
+		return &hearthv1.AcquireResponse{Error: e}
+	case *hearthv1.HeartbeatRequest:
+		return &hearthv1.HeartbeatResponse{Error: e}
+	case *hearthv1.ReleaseRequest:
+		return &hearthv1.ReleaseResponse{Error: e}
+	case *hearthv1.GetRequest:
+		return &hearthv1.GetResponse{Error: e}
+	case *hearthv1.UpdateRequest:
+		return &hearthv1.UpdateResponse{Error: e}
+	case *hearthv1.PurchaseRequest:
+		return &hearthv1.PurchaseResponse{Error: e}
+	case *hearthv1.ListPurchasesRequest:
+		return &hearthv1.ListPurchasesResponse{Error: e}
+	case *hearthv1.SaveRequest:
+		return &hearthv1.SaveResponse{Error: e}
+	case *hearthv1.DeleteRequest:
+		return &hearthv1.DeleteResponse{Error: e}
+	case *hearthv1.StatusRequest:
+		return &hearthv1.StatusResponse{Error: e}
+	case *hearthv1.ListVersionsRequest:
+		return &hearthv1.ListVersionsResponse{Error: e}
+	case *hearthv1.GetVersionRequest:
+		return &hearthv1.GetVersionResponse{Error: e}
+	case *hearthv1.RestoreRequest:
+		return &hearthv1.RestoreResponse{Error: e}
+	case *hearthv1.WatchRequest:
+		return &hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED, Error: e}
+	case *hearthv1.PassivateRequest:
+		return &hearthv1.PassivateResponse{Error: e}
+	case *hearthv1.BatchRequest:
+		return &hearthv1.BatchResponse{Error: e}
+	case *hearthv1.PollEventsRequest:
+		return &hearthv1.PollEventsResponse{Error: e}
+	default:
+		return &hearthv1.Error{Code: e.GetCode(), Message: e.GetMessage()}
+	}
+}
+
+func errorResponse(req any, err error) proto.Message { return ErrorResponse(req, err) }

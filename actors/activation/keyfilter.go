@@ -1,4 +1,4 @@
-package profile
+package activation
 
 import (
 	"encoding/binary"
@@ -24,7 +24,10 @@ const keyFilterHashes = 4
 // costs no round trip. A "maybe" is settled by reading the store.
 type keyFilter []byte
 
-// newKeyFilter is an empty filter, for a profile with no records.
+// An empty filter is nil: a profile that never recorded a key carries no
+// bitmap in memory (most profiles have none), and the first key allocates it.
+
+// newKeyFilter is a filter with room for keys.
 func newKeyFilter() keyFilter { return make(keyFilter, keyFilterBits/8) }
 
 // saturatedKeyFilter answers "maybe" for everything: for a profile whose
@@ -52,15 +55,21 @@ func positions(key string) [keyFilterHashes]uint32 {
 	return out
 }
 
-// add records a key.
-func (f keyFilter) add(key string) {
+// add records a key, allocating the bitmap on the first one.
+func (f *keyFilter) add(key string) {
+	if *f == nil {
+		*f = newKeyFilter()
+	}
 	for _, p := range positions(key) {
-		f[p/8] |= 1 << (p % 8)
+		(*f)[p/8] |= 1 << (p % 8)
 	}
 }
 
 // mayContain is false only for a key never added.
 func (f keyFilter) mayContain(key string) bool {
+	if f == nil {
+		return false
+	}
 	for _, p := range positions(key) {
 		if f[p/8]&(1<<(p%8)) == 0 {
 			return false
@@ -68,9 +77,6 @@ func (f keyFilter) mayContain(key string) bool {
 	}
 	return true
 }
-
-// valid reports whether stored bytes are a filter this node can use.
-func (f keyFilter) valid() bool { return len(f) == keyFilterBits/8 }
 
 // Stored forms of a filter: a mostly empty filter (a profile with few keys)
 // is written as the list of its set bits, two bytes each, instead of the
@@ -80,7 +86,8 @@ const (
 	filterSparse byte = 1
 )
 
-// MarshalJSON writes the smaller of the two forms, base64-encoded.
+// MarshalJSON writes the smaller of the two forms, base64-encoded (the
+// empty filter is the sparse form with no bits).
 func (f keyFilter) MarshalJSON() ([]byte, error) {
 	var set []uint16
 	for i, b := range f {
@@ -91,7 +98,7 @@ func (f keyFilter) MarshalJSON() ([]byte, error) {
 		}
 	}
 	var out []byte
-	if 1+2*len(set) < 1+len(f) {
+	if len(f) == 0 || 1+2*len(set) < 1+len(f) {
 		out = make([]byte, 1, 1+2*len(set))
 		out[0] = filterSparse
 		for _, p := range set {
@@ -104,8 +111,8 @@ func (f keyFilter) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads either form (and a bare bitmap). A form it cannot
-// read leaves the filter invalid, which the activation treats as "any key
-// may exist": slower, never wrong.
+// read becomes a saturated filter ("any key may exist"): slower, never
+// wrong. A sparse form with no bits is the empty (nil) filter.
 func (f *keyFilter) UnmarshalJSON(b []byte) error {
 	var raw []byte
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -121,14 +128,17 @@ func (f *keyFilter) UnmarshalJSON(b []byte) error {
 		for i := 1; i < len(raw); i += 2 {
 			p := binary.LittleEndian.Uint16(raw[i:])
 			if p >= keyFilterBits {
-				*f = nil
+				*f = saturatedKeyFilter()
 				return nil
 			}
 			nf[p/8] |= 1 << (p % 8)
 		}
+		if len(raw) == 1 {
+			nf = nil // no bits set: the empty filter
+		}
 		*f = nf
 	default:
-		*f = nil
+		*f = saturatedKeyFilter()
 	}
 	return nil
 }

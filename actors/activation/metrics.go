@@ -1,4 +1,4 @@
-package profile
+package activation
 
 import "github.com/prometheus/client_golang/prometheus"
 

@@ -1,4 +1,4 @@
-package profile
+package activation
 
 import (
 	"math"
@@ -16,6 +16,8 @@ const recentRecords = 1024
 const (
 	updateKeyPrefix   = "u:"
 	purchaseKeyPrefix = "p:"
+	// PurchaseKeyPrefix marks purchase records for readers of the history.
+	PurchaseKeyPrefix = purchaseKeyPrefix
 )
 
 // pendingRecord is an idempotency record applied in memory and not yet

@@ -299,7 +299,7 @@ func TestOpErrorMessage(t *testing.T) {
 		{OpSet, "/b", num("1")},
 		{OpIncrement, "/coins", num("1")},
 	}, Limits{})
-	want := `op 2 (increment /coins): type mismatch: /coins is a string, not a number`
+	want := `operation 2 (increment /coins): type mismatch: /coins is a string, not a number`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\n want %s", err, want)
 	}
@@ -309,11 +309,11 @@ func TestOpErrorMessage(t *testing.T) {
 	}
 
 	_, err = Apply(nil, make([]Op, 101), Limits{})
-	if want := "ops: limit exceeded: 101 operations in one update; at most 100 are allowed"; err == nil || err.Error() != want {
+	if want := "operations: limit exceeded: 101 operations in one update; at most 100 are allowed"; err == nil || err.Error() != want {
 		t.Errorf("error = %v\n want %s", err, want)
 	}
 	_, err = Apply(nil, []Op{{Kind: OpDelete}}, Limits{})
-	if want := `op 0 (delete ""): invalid path: cannot delete the document root`; err == nil || err.Error() != want {
+	if want := `operation 0 (delete ""): invalid path: cannot delete the document root`; err == nil || err.Error() != want {
 		t.Errorf("error = %v\n want %s", err, want)
 	}
 	_, err = Apply(nil, []Op{{OpSet, "/a", map[string]any{"b": []any{1.5}}}}, Limits{})
@@ -347,7 +347,7 @@ func TestApplyAllOrNothing(t *testing.T) {
 	}, Limits{})
 	var oe *OpError
 	if !errors.As(err, &oe) || oe.Index != 2 || !errors.Is(err, ErrTypeMismatch) {
-		t.Fatalf("error = %v, want op 2 type mismatch", err)
+		t.Fatalf("error = %v, want operation 2 type mismatch", err)
 	}
 	if got != nil {
 		t.Errorf("result = %v, want nil", got)

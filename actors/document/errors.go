@@ -52,9 +52,9 @@ func (e *OpError) Error() string {
 		if e.Path != "" {
 			return fmt.Sprintf("%s: %v", e.Path, e.Err)
 		}
-		return fmt.Sprintf("ops: %v", e.Err)
+		return fmt.Sprintf("operations: %v", e.Err)
 	}
-	return fmt.Sprintf("op %d (%s %s): %v", e.Index, e.Kind, DisplayPath(e.Path), e.Err)
+	return fmt.Sprintf("operation %d (%s %s): %v", e.Index, e.Kind, DisplayPath(e.Path), e.Err)
 }
 
 func (e *OpError) Unwrap() error { return e.Err }

@@ -1,248 +1,219 @@
-// Package profile is the profile actor: one activation per loaded profile,
-// a thin shell around the pure parts (documents, migrations, sessions) that
-// performs the I/O they need: ownership and loading through the store,
-// saves through the node's group committer, timers through the injected
-// clock. docs/ARCHITECTURE.md shows the message flows.
+// Package profile runs a node's profile activations: each is a protoactor
+// actor around a pure activation.Machine (actors/activation), performing
+// the I/O the machine asks for (batched acquires through the activator,
+// saves through the group committer, store reads, events to the hub) and
+// feeding the answers back as messages, so nothing blocks its mailbox. The
+// Host spawns, routes, drains and wakes them. docs/ARCHITECTURE.md shows
+// the message flows.
 package profile
 
 import (
-	"hash/fnv"
-	"log/slog"
-	"math/rand/v2"
+	"context"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hearth-profiles/hearth/actors/session"
+	"github.com/hearth-profiles/hearth/actors/activation"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 	"github.com/hearth-profiles/hearth/persistence"
 )
 
-// phase is where an activation is in its life.
-type phase int
-
-const (
-	phaseActivating  phase = iota // Started is loading the profile
-	phaseActive                   // serving requests
-	phasePassivating              // final save in flight; new requests go to the next activation
-	phaseFailed                   // activation failed; queued requests get the failure
-	phaseFenced                   // another activation owns the profile; nothing more is written
-	phaseStopped                  // stop requested
+// Mailbox messages of an activation. Requests carry their reply channel
+// (buffered: the actor never blocks answering, and a caller that gave up
+// leaves the answer to the garbage collector).
+type (
+	request struct {
+		msg      proto.Message
+		replyTo  any // chan any, or *watchReply
+		deadline time.Time
+	}
+	// watchReply answers a Watch request: the WATCH_STARTED event goes to
+	// reply and the subscription starts in the same step, so no event
+	// between the two is missed.
+	watchReply struct {
+		reply chan any
+		sub   *watchSub
+	}
+	acquireDone struct {
+		res persistence.AcquireResult
+		err error
+	}
+	saveDone struct {
+		no  uint64
+		res persistence.SaveResult
+		err error
+	}
+	readDone    activation.ReadDone
+	releaseDone struct{ err error }
+	deleteDone  struct{ err error }
+	tick        struct{}
+	passivate   struct {
+		reason string
+		reply  chan any
+	}
+	ownerReleased struct{}
 )
 
-// lifecycle tells the Host that this activation stops serving (stopping: new
-// requests wait for the next activation) and that it has stopped.
-type lifecycle interface {
-	stopping()
-	stopped()
+// Store answers, timer ticks and handoff notices are not requests: they do
+// not count as activity, so they never keep an idle profile loaded.
+func (acquireDone) NotInfluenceReceiveTimeout()   {}
+func (saveDone) NotInfluenceReceiveTimeout()      {}
+func (readDone) NotInfluenceReceiveTimeout()      {}
+func (releaseDone) NotInfluenceReceiveTimeout()   {}
+func (deleteDone) NotInfluenceReceiveTimeout()    {}
+func (tick) NotInfluenceReceiveTimeout()          {}
+func (ownerReleased) NotInfluenceReceiveTimeout() {}
+
+// shell is the actor around one activation.
+type shell struct {
+	h      *Host
+	e      *entry
+	ns     *activation.Namespace
+	create bool
+
+	m    *activation.Machine
+	self *actor.PID
+	wake wakeEntry
+	log  *eventLog
 }
 
-// activation is one loaded profile. All its state is owned by its actor
-// goroutine; nothing here is shared.
-type activation struct {
-	cfg  *Config
-	key  persistence.ProfileKey
-	ns   Namespace
-	life lifecycle
-	log  *slog.Logger
-	rng  *rand.Rand
-
-	self   *actor.PID
-	system *actor.ActorSystem
-
-	phase   phase
-	failure error // phaseFailed: what every request is answered with
-
-	epoch        int64
-	doc          any
-	docBytes     []byte // the encoded doc, or nil when it must be re-encoded
-	sizeBound    int64  // an upper bound on len(encoded doc), exact after an encode
-	version      int64  // grows by one per applied change
-	savedVersion int64  // the version in the newest committed snapshot
-	schema       int64
-	savedSeq     int64
-	lastSave     time.Time
-	sess         session.State
-	sessGen      uint64 // bumped at every session change that must be saved
-	savedSessGen uint64 // sessGen as of the newest committed snapshot
-	lastActivity time.Time
-
-	records records
-	keys    keyFilter // every idempotency key this profile has recorded (or may have)
-
-	saveNo      uint64 // saves started
-	committedNo uint64 // the newest save that committed
-	inflight    *inflightSave
-	saveAgain   bool
-	retryDelay  time.Duration
-	waiters     []saveWaiter
-	acquirers   []acquireWaiter
-	watchers    map[string]*actor.PID
-
-	timers      timers
-	passivating *passivation
-}
-
-func newActivation(cfg *Config, key persistence.ProfileKey, ns Namespace, life lifecycle) *activation {
-	seed := uint64(time.Now().UnixNano())
-	return &activation{
-		cfg:      cfg,
-		key:      key,
-		ns:       ns,
-		life:     life,
-		log:      cfg.Logger.With("profile", key.String()),
-		rng:      rand.New(rand.NewPCG(seed, hashKey(key))),
-		records:  newRecords(),
-		watchers: make(map[string]*actor.PID),
-	}
-}
-
-// stopNow is sent by an activation to itself when it is done: every request
-// queued before it is answered first (FIFO), then the actor stops.
-type stopNow struct{}
-
-// Receive is the actor's single entry point.
-func (a *activation) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+// Receive turns a mailbox message into a machine event and performs what
+// the machine then asks for.
+func (s *shell) Receive(c actor.Context) {
+	now := s.h.cfg.Clock.Now()
+	switch msg := c.Message().(type) {
 	case *actor.Started:
-		a.self, a.system = ctx.Self(), ctx.ActorSystem()
-		a.start(ctx)
-	case *actor.Stopped:
-		a.timers.stopAll()
-		a.cfg.Metrics.Loaded.Dec()
-		a.life.stopped()
-	case *actor.Terminated:
-		delete(a.watchers, m.Who.String())
-	case stopNow:
-		a.phase = phaseStopped
-		ctx.Stop(ctx.Self())
+		s.self = c.Self()
+		s.wake = wakeEntry{index: -1, fire: func() { s.h.system.Root.Send(s.self, tick{}) }}
+		s.m = activation.New(s.h.acfg, s.e.key, s.ns, now, s.create)
+	case *request:
+		s.m.Step(now, activation.Request{ReplyTo: msg.replyTo, Msg: msg.msg, Deadline: msg.deadline})
+	case acquireDone:
+		ev := activation.AcquireDone{Acquired: msg.res.Acquired, Err: msg.res.Err}
+		if msg.err != nil {
+			ev.Err = msg.err
+		}
+		s.m.Step(now, ev)
 	case saveDone:
-		a.onSaveDone(ctx, m)
-	case timerFired:
-		a.onTimer(ctx, m)
-	case *actor.Restarting, *actor.Stopping, actor.SystemMessage:
-		// lifecycle notifications need nothing more
-	default:
-		a.serve(ctx)
-	}
-}
-
-// serve answers a request according to the phase.
-func (a *activation) serve(ctx actor.Context) {
-	switch a.phase {
-	case phaseActive:
-	case phaseFailed:
-		respondError(ctx, a.failure)
-		return
-	case phaseFenced:
-		respondError(ctx, errorf(codeFenced, "profile %s was taken by another activation; retry to reach it", a.key))
-		return
-	default:
-		if ctx.Sender() != nil {
-			ctx.Respond(notServing{reason: "passivating"})
+		s.m.Step(now, activation.SaveDone{No: msg.no, Result: msg.res, Err: msg.err})
+	case readDone:
+		s.m.Step(now, activation.ReadDone(msg))
+	case releaseDone:
+		s.m.Step(now, activation.ReleaseDone{Err: msg.err})
+	case deleteDone:
+		s.m.Step(now, activation.DeleteDone{Err: msg.err})
+	case tick:
+		s.m.Step(now, activation.Tick{})
+	case passivate:
+		var to any
+		if msg.reply != nil {
+			to = msg.reply
 		}
+		s.m.Step(now, activation.Passivate{Reason: msg.reason, ReplyTo: to})
+	case ownerReleased:
+		s.m.Step(now, activation.OwnerReleased{})
+	case *actor.Stopped:
+		s.stopped()
+		return
+	default:
 		return
 	}
-	if _, ok := ctx.Message().(*hearthv1.StatusRequest); !ok {
-		a.lastActivity = a.cfg.Clock.Now()
+	s.perform(c)
+}
+
+// perform does what the machine's Ready says, in order: answers (and Watch
+// subscriptions), events, store calls, the wake-up, the stop.
+func (s *shell) perform(c actor.Context) {
+	r := s.m.Ready()
+	if s.log == nil && s.m.Epoch() != 0 {
+		s.log = s.h.events.open(s.e.key, s.m.Epoch(), s.m.EventSeq()-int64(len(r.Events)))
 	}
-	switch m := ctx.Message().(type) {
-	case *hearthv1.AcquireRequest:
-		a.onAcquire(ctx, m)
-	case *hearthv1.HeartbeatRequest:
-		a.onHeartbeat(ctx, m)
-	case *hearthv1.ReleaseRequest:
-		a.onRelease(ctx, m)
-	case *hearthv1.GetRequest:
-		a.onGet(ctx, m)
-	case *hearthv1.UpdateRequest:
-		a.onUpdate(ctx, m)
-	case *hearthv1.PurchaseRequest:
-		a.onPurchase(ctx, m)
-	case *hearthv1.ListPurchasesRequest:
-		a.onListPurchases(ctx, m)
-	case *hearthv1.SaveRequest:
-		a.onSave(ctx, m)
-	case *hearthv1.DeleteRequest:
-		a.onDelete(ctx, m)
-	case *hearthv1.StatusRequest:
-		a.onStatus(ctx, m)
-	case *hearthv1.ListVersionsRequest:
-		a.onListVersions(ctx, m)
-	case *hearthv1.GetVersionRequest:
-		a.onGetVersion(ctx, m)
-	case *hearthv1.RestoreRequest:
-		a.onRestore(ctx, m)
-	case *hearthv1.WatchRequest:
-		a.onWatch(ctx, m)
-	case *hearthv1.PassivateRequest:
-		a.onPassivate(ctx, m)
-	default:
-		if ctx.Sender() != nil {
-			respondError(ctx, errorf(codeInvalidArgument, "profile actor does not handle %T", m))
+	for _, rp := range r.Replies {
+		s.answer(rp)
+	}
+	if s.log != nil {
+		s.h.events.publish(s.log, r.Events)
+	}
+	if r.Stopping {
+		s.e.stopping()
+	}
+	key, self, system := s.e.key, s.self, s.h.system
+	if a := r.Acquire; a != nil {
+		s.h.activator.submit(key, a.Create, func(res persistence.AcquireResult, err error) {
+			system.Root.Send(self, acquireDone{res: res, err: err})
+		})
+	}
+	if sv := r.Save; sv != nil {
+		no := sv.No
+		s.h.cfg.Committer.Submit(sv.Row, func(res persistence.SaveResult, err error) {
+			system.Root.Send(self, saveDone{no: no, res: res, err: err})
+		})
+	}
+	for _, rd := range r.Reads {
+		go s.read(rd)
+	}
+	if rl := r.Release; rl != nil {
+		go func(epoch int64) {
+			ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.StoreTimeout)
+			defer cancel()
+			system.Root.Send(self, releaseDone{err: s.h.cfg.Store.Release(ctx, s.h.cfg.NodeID, key, epoch)})
+		}(rl.Epoch)
+	}
+	if d := r.Delete; d != nil {
+		go func(epoch int64) {
+			ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.StoreTimeout)
+			defer cancel()
+			system.Root.Send(self, deleteDone{err: s.h.cfg.Store.Delete(ctx, s.h.cfg.NodeID, key, epoch)})
+		}(d.Epoch)
+	}
+	if r.HandedOff && s.h.cfg.OnReleased != nil {
+		s.h.cfg.OnReleased(key)
+	}
+	s.h.sched.set(&s.wake, r.WakeAt)
+	if r.Stop {
+		c.Stop(s.self)
+	}
+}
+
+// answer delivers one reply.
+func (s *shell) answer(rp activation.Reply) {
+	switch to := rp.To.(type) {
+	case chan any:
+		to <- rp.Msg
+	case *watchReply:
+		if ev, ok := rp.Msg.(*hearthv1.WatchEvent); ok && ev.GetKind() == hearthv1.WatchEventKind_WATCH_EVENT_KIND_WATCH_STARTED && s.log != nil {
+			to.sub.after = ev.GetSeq()
+			s.h.events.subscribe(s.log, to.sub)
 		}
+		to.reply <- rp.Msg
 	}
 }
 
-// respondError answers the current request with err in the response type
-// that matches the request.
-func respondError(ctx actor.Context, err error) {
-	if ctx.Sender() == nil {
-		return
+// read performs a store read off the actor's goroutine.
+func (s *shell) read(rd activation.ReadCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.StoreTimeout)
+	defer cancel()
+	d := readDone{No: rd.No}
+	switch rd.Kind {
+	case activation.ReadRecord:
+		d.Record, d.Err = s.h.cfg.Store.Record(ctx, s.e.key, rd.RecordKey)
+	case activation.ReadVersion:
+		d.Snapshot, d.Err = s.h.cfg.Store.Version(ctx, s.e.key, rd.Seq)
 	}
-	ctx.Respond(errorResponse(ctx.Message(), err))
+	s.h.system.Root.Send(s.self, d)
 }
 
-// errorResponse builds the response for req carrying err.
-func errorResponse(req any, err error) proto.Message {
-	e := protoErr(err)
-	switch req.(type) {
-	case *hearthv1.AcquireRequest:
-		return &hearthv1.AcquireResponse{Error: e}
-	case *hearthv1.HeartbeatRequest:
-		return &hearthv1.HeartbeatResponse{Error: e}
-	case *hearthv1.ReleaseRequest:
-		return &hearthv1.ReleaseResponse{Error: e}
-	case *hearthv1.GetRequest:
-		return &hearthv1.GetResponse{Error: e}
-	case *hearthv1.UpdateRequest:
-		return &hearthv1.UpdateResponse{Error: e}
-	case *hearthv1.PurchaseRequest:
-		return &hearthv1.PurchaseResponse{Error: e}
-	case *hearthv1.ListPurchasesRequest:
-		return &hearthv1.ListPurchasesResponse{Error: e}
-	case *hearthv1.SaveRequest:
-		return &hearthv1.SaveResponse{Error: e}
-	case *hearthv1.DeleteRequest:
-		return &hearthv1.DeleteResponse{Error: e}
-	case *hearthv1.StatusRequest:
-		return &hearthv1.StatusResponse{Error: e}
-	case *hearthv1.ListVersionsRequest:
-		return &hearthv1.ListVersionsResponse{Error: e}
-	case *hearthv1.GetVersionRequest:
-		return &hearthv1.GetVersionResponse{Error: e}
-	case *hearthv1.RestoreRequest:
-		return &hearthv1.RestoreResponse{Error: e}
-	case *hearthv1.WatchRequest:
-		return &hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED, Error: e}
-	case *hearthv1.PassivateRequest:
-		return &hearthv1.PassivateResponse{Error: e}
-	default:
-		return &hearthv1.Error{Code: e.GetCode(), Message: e.GetMessage()}
+// stopped cleans up after the actor stopped, normally or after a panic.
+func (s *shell) stopped() {
+	s.h.sched.set(&s.wake, time.Time{})
+	if s.log != nil {
+		s.h.events.end(s.log)
 	}
-}
-
-func (a *activation) ref() *hearthv1.ProfileRef {
-	return &hearthv1.ProfileRef{Namespace: a.key.Namespace, Id: a.key.ID}
-}
-
-// dirty reports whether memory holds changes the store does not.
-func (a *activation) dirty() bool { return a.version > a.savedVersion || a.sessGen != a.savedSessGen }
-
-func hashKey(k persistence.ProfileKey) uint64 {
-	// Only to decorrelate the jitter of profiles loaded together.
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(k.String()))
-	return h.Sum64()
+	if s.m != nil && !s.m.Ended() {
+		// Stopped without ending (a panic): the machine did not count
+		// itself out.
+		s.h.cfg.Metrics.Loaded.Dec()
+	}
+	s.e.stopped()
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/hearth-profiles/hearth/actors/session"
+	"github.com/hearth-profiles/hearth/actors/activation"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 	"github.com/hearth-profiles/hearth/persistence"
 )
@@ -43,12 +43,12 @@ func storedDoc(t *testing.T, s persistence.Store, r *hearthv1.ProfileRef) map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := decodeEnvelope(snap.Document)
+	raw, _, err := activation.DecodeStored(snap.Document)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
-	if err := json.Unmarshal(env.Doc, &doc); err != nil {
+	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
 	return doc
@@ -287,7 +287,7 @@ func TestFencedActivationStopsWithoutWriting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc2, _ := encodeEnvelope(5, session.State{}, nil, []byte(`{"owner":"n2"}`))
+		doc2, _ := activation.EncodeStored(5, []byte(`{"owner":"n2"}`))
 		if _, err := f.store.Store.Save(ctx, "n2", []persistence.SaveRow{{Key: mustKey(t, r), Epoch: acq.Epoch, Seq: acq.Snapshot.Seq + 1, Document: doc2}}); err != nil {
 			t.Fatal(err)
 		}

@@ -1,30 +1,42 @@
 package profile
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hearth-profiles/hearth/actors/document"
+	"github.com/hearth-profiles/hearth/actors/activation"
 	"github.com/hearth-profiles/hearth/actors/groupcommit"
-	"github.com/hearth-profiles/hearth/actors/migration"
 	"github.com/hearth-profiles/hearth/persistence"
 )
 
-// Config is everything a profile activation needs. One Config is shared by
-// all activations on a node; nothing in it changes after NewHost.
+// The activation's policy types, re-exported so a node is configured
+// through this package alone.
+type (
+	Timing    = activation.Timing
+	Limits    = activation.Limits
+	Namespace = activation.Namespace
+	Metrics   = activation.Metrics
+)
+
+// NewMetrics creates the activations' metrics and registers them with reg
+// (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics { return activation.NewMetrics(reg) }
+
+// Config is everything a Host needs. One Config is shared by all
+// activations of a node; nothing in it changes after NewHost.
 type Config struct {
 	// NodeID is this node incarnation's id, registered with the store.
 	NodeID string
 	Store  persistence.Store
 	// Committer group-commits every activation's saves. Required.
 	Committer *groupcommit.Committer
-	// Namespaces gives each namespace its template and migrations.
+	// Namespaces gives each namespace its template, migrations and history
+	// policy.
 	Namespaces map[string]Namespace
 	// AllowUnknownNamespaces serves namespaces missing from Namespaces with
 	// an empty template and no migrations. When false, requests for them
@@ -39,77 +51,45 @@ type Config struct {
 
 	Timing Timing
 	Limits Limits
-}
 
-// Namespace is the per-namespace document policy.
-type Namespace struct {
-	// Template is reconciled into every loaded document: missing members
-	// are filled in, existing ones never overwritten. nil means {}.
-	Template any
-	// Migrations bring stored documents to the current schema version.
-	Migrations migration.Plan
-}
-
-// Timing holds the activation's intervals. Zero values take the defaults.
-type Timing struct {
-	// AutosaveInterval saves a dirty profile this often (default 30 s),
-	// spread by AutosaveJitter (default 0.1: plus or minus 10%) so that
-	// profiles loaded together do not save together.
-	AutosaveInterval time.Duration
-	AutosaveJitter   float64
-	// IdleTimeout passivates a profile without requests (default 5 min).
-	IdleTimeout time.Duration
-	// ReleaseLinger keeps a released profile loaded this long, so a quick
-	// rejoin needs no reload (default 10 s).
-	ReleaseLinger time.Duration
-	// SessionTTL is how long a session lasts without a request or
-	// heartbeat (default 60 s).
-	SessionTTL time.Duration
-	// MaxAcquireWait caps (and is the default of) an Acquire's wait mode
-	// (default 30 s).
-	MaxAcquireWait time.Duration
-	// ActivationWait bounds how long an activation waits for the previous
-	// owner node to release the profile or for its lease to lapse
-	// (default 60 s; it should exceed the node lease TTL).
-	ActivationWait time.Duration
-	// StoreTimeout bounds every direct store call (default 10 s).
+	// StoreTimeout bounds every store call an activation makes outside the
+	// committer (default 10 s).
 	StoreTimeout time.Duration
-	// SaveRetry is the first delay before retrying a failed save; it
-	// doubles up to SaveRetryMax (defaults 500 ms and 30 s).
-	SaveRetry    time.Duration
-	SaveRetryMax time.Duration
-	// PassivateTimeout bounds the final save of a passivation; after it the
-	// activation stops without releasing, and its unsaved memory changes
-	// are lost as in a crash (default 60 s).
-	PassivateTimeout time.Duration
-}
+	// ActivationBatch caps the profiles acquired in one store transaction
+	// (default 100); ActivationWriters is how many such transactions may
+	// be in flight at once (default 4).
+	ActivationBatch   int
+	ActivationWriters int
+	// EventBuffer is how many events a polled profile keeps for long polls
+	// (default 256); a poller further behind resynchronises.
+	EventBuffer int
+	// MaxPollWait caps, and is the default of, a PollEvents wait
+	// (default 25 s).
+	MaxPollWait time.Duration
 
-// Limits bounds requests. Zero values take the defaults.
-type Limits struct {
-	// MaxDocumentBytes caps the encoded document (default: the store's
-	// limit less room for the envelope).
-	MaxDocumentBytes int
-	// MaxOperations caps the operations in one update (default 100).
-	MaxOperations int
-	// MaxPathDepth caps the tokens in a path (default 32).
-	MaxPathDepth int
+	// LeaseValid reports whether the node's lease is still valid by its
+	// own monotonic clock (nil: always). Every answer leaving the Host is
+	// checked against it: a node whose lease may have lapsed acknowledges
+	// nothing. // lease gate (cluster)
+	LeaseValid func() bool
+	// OnReleased, if set, is called after an activation released its
+	// profile with everything saved (a passivation), so the node can tell
+	// the profile's next owner to take it now instead of at its next poll.
+	OnReleased func(key persistence.ProfileKey)
 }
 
 // ErrConfig reports an unusable Config.
 var ErrConfig = errors.New("profile: invalid config")
 
-// envelopeReserve is room kept inside the store's document limit for the
-// envelope around the document (version, session).
-const envelopeReserve = 1024
-
-func (c Config) withDefaults() (Config, error) {
+func (c Config) withDefaults() (Config, activation.Config, error) {
 	switch {
 	case c.Store == nil:
-		return c, fmt.Errorf("%w: Store is required", ErrConfig)
+		return c, activation.Config{}, fmt.Errorf("%w: Store is required", ErrConfig)
 	case c.Committer == nil:
-		return c, fmt.Errorf("%w: Committer is required", ErrConfig)
-	case c.NodeID == "":
-		return c, fmt.Errorf("%w: NodeID is required", ErrConfig)
+		return c, activation.Config{}, fmt.Errorf("%w: Committer is required", ErrConfig)
+	}
+	if _, ok := c.Store.(acquirer); !ok {
+		return c, activation.Config{}, fmt.Errorf("%w: the store cannot acquire in batches", ErrConfig)
 	}
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
@@ -120,59 +100,36 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
 	}
-	if c.NewToken == nil {
-		c.NewToken = randomToken
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 10 * time.Second
 	}
-	t := &c.Timing
-	setDefault(&t.AutosaveInterval, 30*time.Second)
-	if t.AutosaveJitter <= 0 || t.AutosaveJitter >= 1 {
-		t.AutosaveJitter = 0.1
+	if c.ActivationBatch <= 0 {
+		c.ActivationBatch = 100
 	}
-	setDefault(&t.IdleTimeout, 5*time.Minute)
-	setDefault(&t.ReleaseLinger, 10*time.Second)
-	setDefault(&t.SessionTTL, 60*time.Second)
-	setDefault(&t.MaxAcquireWait, 30*time.Second)
-	setDefault(&t.ActivationWait, 60*time.Second)
-	setDefault(&t.StoreTimeout, 10*time.Second)
-	setDefault(&t.SaveRetry, 500*time.Millisecond)
-	setDefault(&t.SaveRetryMax, 30*time.Second)
-	setDefault(&t.PassivateTimeout, 60*time.Second)
-
-	l := &c.Limits
-	storeMax := c.Store.Limits().WithDefaults().MaxDocumentBytes - envelopeReserve
-	if l.MaxDocumentBytes <= 0 || l.MaxDocumentBytes > storeMax {
-		l.MaxDocumentBytes = storeMax
+	if max := c.Store.Limits().WithDefaults().MaxBatchRows; c.ActivationBatch > max {
+		c.ActivationBatch = max
 	}
-	if l.MaxOperations <= 0 {
-		l.MaxOperations = document.DefaultMaxOps
+	if c.ActivationWriters <= 0 {
+		c.ActivationWriters = 4
 	}
-	if l.MaxPathDepth <= 0 {
-		l.MaxPathDepth = document.DefaultMaxPathDepth
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = 256
 	}
-	return c, nil
-}
-
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
+	if c.MaxPollWait <= 0 {
+		c.MaxPollWait = 25 * time.Second
 	}
-}
-
-func (l Limits) document() document.Limits {
-	return document.Limits{MaxOps: l.MaxOperations, MaxPathDepth: l.MaxPathDepth}
-}
-
-// namespace finds a namespace's policy.
-func (c *Config) namespace(name string) (Namespace, bool) {
-	ns, ok := c.Namespaces[name]
-	if !ok && c.AllowUnknownNamespaces {
-		return Namespace{}, true
+	ac, err := activation.Config{
+		NodeID:      c.NodeID,
+		StoreLimits: c.Store.Limits(),
+		Logger:      c.Logger,
+		Metrics:     c.Metrics,
+		NewToken:    c.NewToken,
+		Timing:      c.Timing,
+		Limits:      c.Limits,
+	}.WithDefaults()
+	if err != nil {
+		return c, ac, err
 	}
-	return ns, ok
-}
-
-func randomToken() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
+	c.Timing, c.Limits, c.NewToken = ac.Timing, ac.Limits, ac.NewToken
+	return c, ac, nil
 }

@@ -82,10 +82,11 @@ func eachStore(t *testing.T, f func(t *testing.T, k storeKind)) {
 // see them happen.
 type faultStore struct {
 	persistence.Store
-	mu    sync.Mutex
-	gate  chan struct{} // when non-nil, Save waits for it to close
-	fail  error         // when non-nil, Save fails with it without writing
-	saves chan []persistence.SaveRow
+	acquires atomic.Int64 // AcquireBatch calls
+	mu       sync.Mutex
+	gate     chan struct{} // when non-nil, Save waits for it to close
+	fail     error         // when non-nil, Save fails with it without writing
+	saves    chan []persistence.SaveRow
 }
 
 func newFaultStore(s persistence.Store) *faultStore {
@@ -108,6 +109,11 @@ func (f *faultStore) Save(ctx context.Context, node string, rows []persistence.S
 		return nil, fail
 	}
 	return f.Store.Save(ctx, node, rows)
+}
+
+func (f *faultStore) AcquireBatch(ctx context.Context, node string, reqs []persistence.AcquireRequest) ([]persistence.AcquireResult, error) {
+	defer f.acquires.Add(1)
+	return f.Store.AcquireBatch(ctx, node, reqs)
 }
 
 func (f *faultStore) hold() chan struct{} {
@@ -271,33 +277,26 @@ func set(path, value string) *hearthv1.Operation {
 // watcher collects a profile's watch events.
 type watcher struct {
 	events chan *hearthv1.WatchEvent
-	pid    *actor.PID
 }
 
-// watch subscribes to a profile's events through a small collecting actor.
+// watch follows a profile's events through Host.Watch until the test ends.
 func (f *fixture) watch(t *testing.T, n *node, r *hearthv1.ProfileRef) *watcher {
 	t.Helper()
 	w := &watcher{events: make(chan *hearthv1.WatchEvent, 100)}
 	started := make(chan struct{})
 	var once sync.Once
-	// Make sure the activation exists, then subscribe from an actor so the
-	// events have somewhere to go.
-	call[*hearthv1.StatusResponse](t, n, &hearthv1.StatusRequest{Profile: r})
-	n.host.mu.Lock()
-	e := n.host.entries[mustKey(t, r)]
-	n.host.mu.Unlock()
-	w.pid = f.system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
-		switch m := ctx.Message().(type) {
-		case *actor.Started:
-			ctx.Request(e.pid, &hearthv1.WatchRequest{Profile: r})
-		case *hearthv1.WatchEvent:
-			if m.GetKind() == hearthv1.WatchEventKind_WATCH_EVENT_KIND_WATCH_STARTED {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		_ = n.host.Watch(ctx, r, func(ev *hearthv1.WatchEvent) error {
+			if ev.GetKind() == hearthv1.WatchEventKind_WATCH_EVENT_KIND_WATCH_STARTED {
 				once.Do(func() { close(started) })
-				return
+				return nil
 			}
-			w.events <- m
-		}
-	}))
+			w.events <- ev
+			return nil
+		})
+	}()
 	select {
 	case <-started:
 	case <-time.After(wait):
@@ -374,3 +373,19 @@ func newQuietSystem() *actor.ActorSystem {
 		return slog.New(slog.DiscardHandler)
 	}))
 }
+
+// Shorthands for the codes the tests expect.
+const (
+	codeNotFound        = hearthv1.ErrorCode_ERROR_CODE_NOT_FOUND
+	codeSessionConflict = hearthv1.ErrorCode_ERROR_CODE_SESSION_CONFLICT
+	codeStaleSession    = hearthv1.ErrorCode_ERROR_CODE_STALE_SESSION
+	codeInvalidPath     = hearthv1.ErrorCode_ERROR_CODE_INVALID_PATH
+	codeTypeMismatch    = hearthv1.ErrorCode_ERROR_CODE_TYPE_MISMATCH
+	codeTooLarge        = hearthv1.ErrorCode_ERROR_CODE_TOO_LARGE
+	codeVersionConflict = hearthv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT
+	codeFenced          = hearthv1.ErrorCode_ERROR_CODE_FENCED
+	codeUnavailable     = hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE
+	codeInvalidArgument = hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT
+	codeSchemaTooNew    = hearthv1.ErrorCode_ERROR_CODE_SCHEMA_TOO_NEW
+	codeOutOfRange      = hearthv1.ErrorCode_ERROR_CODE_OUT_OF_RANGE
+)

@@ -7,153 +7,119 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hearth-profiles/hearth/actors/document"
+	"github.com/hearth-profiles/hearth/actors/activation"
+	"github.com/hearth-profiles/hearth/messages"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 	"github.com/hearth-profiles/hearth/persistence"
 )
 
-func (a *activation) storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), a.cfg.Timing.StoreTimeout)
-}
+// Saved history (retained versions, purchases) and the status of a profile
+// nobody has loaded are answered from the store, without an activation:
+// reading them needs no ownership, and asking about a profile must neither
+// load nor create it.
 
-func (a *activation) onListVersions(ctx actor.Context, _ *hearthv1.ListVersionsRequest) {
-	sctx, cancel := a.storeCtx()
-	vs, err := a.cfg.Store.Versions(sctx, a.key)
-	cancel()
-	if err != nil {
-		respondError(ctx, err)
-		return
-	}
-	resp := &hearthv1.ListVersionsResponse{}
-	for _, v := range vs {
-		resp.Versions = append(resp.Versions, &hearthv1.VersionInfo{
-			Seq: v.Seq, Epoch: v.Epoch, SchemaVersion: v.SchemaVersion,
-			SizeBytes: int64(v.Size), SavedAt: timestamppb.New(v.SavedAt),
-		})
-	}
-	ctx.Respond(resp)
-}
-
-// readVersion reads a retained snapshot and unwraps it.
-func (a *activation) readVersion(seq int64) (persistence.Snapshot, envelope, error) {
-	if seq <= 0 {
-		return persistence.Snapshot{}, envelope{}, errorf(codeInvalidArgument, "seq must be positive")
-	}
-	sctx, cancel := a.storeCtx()
-	snap, err := a.cfg.Store.Version(sctx, a.key, seq)
-	cancel()
-	if err != nil {
-		if errors.Is(err, persistence.ErrNotFound) {
-			return snap, envelope{}, errorf(codeNotFound, "version %d of %s is not retained; ListVersions shows what is", seq, a.key)
-		}
-		return snap, envelope{}, err
-	}
-	env, err := decodeEnvelope(snap.Document)
-	if err != nil {
-		return snap, envelope{}, errorf(codeUnavailable, "version %d cannot be read: %v", seq, err)
-	}
-	return snap, env, nil
-}
-
-func (a *activation) onGetVersion(ctx actor.Context, m *hearthv1.GetVersionRequest) {
-	snap, env, err := a.readVersion(m.GetSeq())
-	if err != nil {
-		respondError(ctx, err)
-		return
-	}
-	ctx.Respond(&hearthv1.GetVersionResponse{
-		Info: &hearthv1.VersionInfo{
-			Seq: snap.Seq, Epoch: snap.Epoch, SchemaVersion: snap.SchemaVersion, Version: env.Version,
-			SizeBytes: int64(len(snap.Document)), SavedAt: timestamppb.New(snap.SavedAt),
-		},
-		Document: string(env.Doc),
-	})
-}
-
-// onRestore makes a retained snapshot the current document, as a new
-// version (history only grows), migrated and reconciled like a load, and
-// answers once it is durable.
-func (a *activation) onRestore(ctx actor.Context, m *hearthv1.RestoreRequest) {
-	a.lapseSession()
-	if err := a.checkToken(m.GetSessionToken()); err != nil {
-		respondError(ctx, err)
-		return
-	}
-	snap, env, err := a.readVersion(m.GetSeq())
-	if err != nil {
-		respondError(ctx, err)
-		return
-	}
-	doc, err := document.Decode(env.Doc)
-	if err != nil {
-		respondError(ctx, errorf(codeUnavailable, "version %d holds a bad document: %v", m.GetSeq(), err))
-		return
-	}
-	migrated, schema, err := a.ns.Migrations.Migrate(doc, snap.SchemaVersion)
-	if err != nil {
-		respondError(ctx, err)
-		return
-	}
-	restored, _ := document.Reconcile(migrated, a.ns.Template)
-	encoded, err := document.Encode(restored)
-	if err != nil {
-		respondError(ctx, err)
-		return
-	}
-	a.doc, a.docBytes, a.schema = restored, encoded, schema
-	a.sizeBound = int64(len(encoded))
-	a.version++
-	a.publish(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_RESTORED, SessionId: a.holderFor(m.GetSessionToken())})
-	req := ctx.Message()
-	a.addWaiter(saveWaiter{sender: ctx.Sender(), version: a.version, answer: func(err error) any {
-		if err != nil {
-			return errorResponse(req, err)
-		}
-		return &hearthv1.RestoreResponse{Version: a.savedVersion, SavedSeq: a.savedSeq}
-	}})
-}
-
-// onDelete erases the profile (fenced by this activation's epoch, so a stale
-// activation cannot delete a newer owner's profile) and stops.
-func (a *activation) onDelete(ctx actor.Context, m *hearthv1.DeleteRequest) {
-	a.lapseSession()
-	if err := a.checkToken(m.GetSessionToken()); err != nil {
-		respondError(ctx, err)
-		return
-	}
-	sctx, cancel := a.storeCtx()
-	err := a.cfg.Store.Delete(sctx, a.cfg.NodeID, a.key, a.epoch)
-	cancel()
-	switch {
-	case errors.Is(err, persistence.ErrFenced):
-		respondError(ctx, err)
-		a.fence("delete")
-		return
-	case err != nil && !errors.Is(err, persistence.ErrNotFound):
-		respondError(ctx, err)
-		return
-	}
-	ctx.Respond(&hearthv1.DeleteResponse{})
-	a.publish(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_DELETED, SessionId: a.holderFor(m.GetSessionToken())})
-	a.cfg.Metrics.Passivations.WithLabelValues("deleted").Inc()
-	a.life.stopping()
-	gone := errorf(codeNotFound, "profile %s was deleted", a.key)
-	a.failWaiters(^uint64(0), gone)
-	for _, w := range a.acquirers {
-		a.send(w.sender, notServing{reason: "deleted"})
-	}
-	a.acquirers = nil
-	a.end(nil)
-}
+// purchaseKeyPrefix marks purchase records among a profile's idempotency
+// records (activation.PurchaseKeyPrefix).
+const purchaseKeyPrefix = activation.PurchaseKeyPrefix
 
 // purchasePage is how many records ListPurchases reads per store query.
 const purchasePage = 200
 
-func (a *activation) onListPurchases(ctx actor.Context, m *hearthv1.ListPurchasesRequest) {
+func notFound(key persistence.ProfileKey) *messages.CodeError {
+	return messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_NOT_FOUND, "profile %s does not exist", key)
+}
+
+// statusUnloaded answers Status for a profile with no activation here from
+// the store. answered is false when an activation exists (it answers with
+// its live state).
+func (h *Host) statusUnloaded(ctx context.Context, key persistence.ProfileKey) (proto.Message, bool) {
+	h.mu.Lock()
+	_, loaded := h.entries[key]
+	h.mu.Unlock()
+	if loaded {
+		return nil, false
+	}
+	holder, err := h.holder(ctx, key)
+	if err != nil {
+		return &hearthv1.StatusResponse{Error: messages.ToProto(err)}, true
+	}
+	return &hearthv1.StatusResponse{Loaded: false, Node: holder.Node, Epoch: holder.Epoch, SavedSeq: holder.Seq}, true
+}
+
+// holder reads who owns key; a profile never written is NOT_FOUND.
+func (h *Host) holder(ctx context.Context, key persistence.ProfileKey) (persistence.Holder, error) {
+	sctx, cancel := context.WithTimeout(ctx, h.cfg.StoreTimeout)
+	defer cancel()
+	holder, err := h.cfg.Store.Holder(sctx, key)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound) || err == nil && holder.Seq == 0:
+		return holder, notFound(key)
+	case err != nil:
+		return holder, activation.Classify(err)
+	}
+	return holder, nil
+}
+
+// history answers ListVersions, GetVersion and ListPurchases from the store.
+func (h *Host) history(ctx context.Context, key persistence.ProfileKey, msg proto.Message) (proto.Message, error) {
+	sctx, cancel := context.WithTimeout(ctx, h.cfg.StoreTimeout)
+	defer cancel()
+	fail := func(err error) (proto.Message, error) { return activation.ErrorResponse(msg, err), nil }
+	switch m := msg.(type) {
+	case *hearthv1.ListVersionsRequest:
+		vs, err := h.cfg.Store.Versions(sctx, key)
+		switch {
+		case errors.Is(err, persistence.ErrNotFound) || err == nil && len(vs) == 0:
+			return fail(notFound(key))
+		case err != nil:
+			return fail(err)
+		}
+		resp := &hearthv1.ListVersionsResponse{}
+		for _, v := range vs {
+			resp.Versions = append(resp.Versions, &hearthv1.VersionInfo{
+				Seq: v.Seq, Epoch: v.Epoch, SchemaVersion: v.SchemaVersion,
+				SizeBytes: int64(v.Size), SavedAt: timestamppb.New(v.SavedAt),
+			})
+		}
+		return resp, nil
+	case *hearthv1.GetVersionRequest:
+		if m.GetSeq() <= 0 {
+			return fail(messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "seq must be positive (ListVersions lists the retained ones)"))
+		}
+		snap, err := h.cfg.Store.Version(sctx, key, m.GetSeq())
+		if errors.Is(err, persistence.ErrNotFound) {
+			return fail(messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_NOT_FOUND, "version %d of %s is not retained; ListVersions shows what is", m.GetSeq(), key))
+		} else if err != nil {
+			return fail(err)
+		}
+		doc, version, err := activation.DecodeStored(snap.Document)
+		if err != nil {
+			return fail(messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "version %d cannot be read: %v", m.GetSeq(), err))
+		}
+		return &hearthv1.GetVersionResponse{
+			Info: &hearthv1.VersionInfo{
+				Seq: snap.Seq, Epoch: snap.Epoch, SchemaVersion: snap.SchemaVersion, Version: version,
+				SizeBytes: int64(len(snap.Document)), SavedAt: timestamppb.New(snap.SavedAt),
+			},
+			Document: string(doc),
+		}, nil
+	case *hearthv1.ListPurchasesRequest:
+		if _, err := h.holder(ctx, key); err != nil {
+			return fail(err)
+		}
+		resp, err := h.listPurchases(sctx, key, m)
+		if err != nil {
+			return fail(err)
+		}
+		return resp, nil
+	}
+	return fail(messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%T is not a history read", msg))
+}
+
+func (h *Host) listPurchases(ctx context.Context, key persistence.ProfileKey, m *hearthv1.ListPurchasesRequest) (*hearthv1.ListPurchasesResponse, error) {
 	limit := int(m.GetLimit())
 	if limit <= 0 {
 		limit = 100
@@ -161,18 +127,14 @@ func (a *activation) onListPurchases(ctx actor.Context, m *hearthv1.ListPurchase
 	limit = min(limit, persistence.MaxRecordPage)
 	q, err := decodePageToken(m.GetPageToken())
 	if err != nil {
-		respondError(ctx, err)
-		return
+		return nil, err
 	}
 	resp := &hearthv1.ListPurchasesResponse{}
 	for len(resp.Purchases) < limit {
 		q.Limit = purchasePage
-		sctx, cancel := a.storeCtx()
-		recs, err := a.cfg.Store.Records(sctx, a.key, q)
-		cancel()
+		recs, err := h.cfg.Store.Records(ctx, key, q)
 		if err != nil {
-			respondError(ctx, err)
-			return
+			return nil, err
 		}
 		for i, r := range recs {
 			q.AfterSeq, q.AfterKey = r.Seq, r.Key
@@ -181,7 +143,7 @@ func (a *activation) onListPurchases(ctx actor.Context, m *hearthv1.ListPurchase
 			}
 			rec := &hearthv1.IdempotencyRecord{}
 			if err := proto.Unmarshal(r.Result, rec); err != nil || rec.GetPurchase() == nil {
-				a.log.Warn("unreadable purchase record", "key", r.Key, "err", err)
+				h.cfg.Logger.Warn("unreadable purchase record", "profile", key.String(), "key", r.Key, "err", err)
 				continue
 			}
 			resp.Purchases = append(resp.Purchases, rec.GetPurchase())
@@ -189,15 +151,14 @@ func (a *activation) onListPurchases(ctx actor.Context, m *hearthv1.ListPurchase
 				if i < len(recs)-1 || len(recs) == purchasePage {
 					resp.NextPageToken = encodePageToken(q)
 				}
-				ctx.Respond(resp)
-				return
+				return resp, nil
 			}
 		}
 		if len(recs) < purchasePage {
 			break
 		}
 	}
-	ctx.Respond(resp)
+	return resp, nil
 }
 
 // A page token is the position after the last record returned.
@@ -209,7 +170,7 @@ func decodePageToken(t string) (persistence.RecordQuery, error) {
 	if t == "" {
 		return persistence.RecordQuery{}, nil
 	}
-	bad := errorf(codeInvalidArgument, "page token is not one this API returned")
+	bad := messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "page_token is not one this API returned")
 	raw, err := base64.RawURLEncoding.DecodeString(t)
 	if err != nil {
 		return persistence.RecordQuery{}, bad

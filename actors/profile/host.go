@@ -2,7 +2,6 @@ package profile
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -10,6 +9,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hearth-profiles/hearth/actors/activation"
+	"github.com/hearth-profiles/hearth/messages"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 	"github.com/hearth-profiles/hearth/persistence"
 )
@@ -24,17 +25,28 @@ const maxReroutes = 8
 // Host runs the profile activations of one node: it spawns an activation on
 // a profile's first request, routes requests to it, never lets two
 // activations of one profile overlap on this node (a new one starts only
-// after the previous one has stopped), and drains them all on shutdown.
-// Routing between nodes is the cluster's job; the store's epochs keep
-// activations on different nodes from overwriting each other.
+// after the previous one has stopped), wakes them through one scheduler,
+// batches their acquisitions, keeps their events for pollers and watchers,
+// and drains them all on shutdown. Routing between nodes is the cluster's
+// job; the store's epochs keep activations on different nodes from
+// overwriting each other.
 type Host struct {
-	system *actor.ActorSystem
-	cfg    *Config
-	props  func(key persistence.ProfileKey, ns Namespace, e *entry) *actor.Props
+	system    *actor.ActorSystem
+	cfg       *Config
+	acfg      *activation.Config
+	sched     *scheduler
+	activator *activator
+	events    *eventHub
+	props     *actor.Props
 
-	mu       sync.Mutex
-	entries  map[persistence.ProfileKey]*entry
-	draining bool
+	mu         sync.Mutex
+	entries    map[persistence.ProfileKey]*entry
+	namespaces map[string]*activation.Namespace
+	draining   bool
+	// spawning is the shell being spawned, read by the shared producer
+	// (protoactor calls it inside Spawn, under mu): one Props for every
+	// activation instead of one each, kept for the actor's lifetime.
+	spawning *shell
 }
 
 // entry is one activation as the Host sees it.
@@ -70,23 +82,29 @@ func (e *entry) stopped() {
 
 // NewHost validates cfg and returns a Host spawning activations in system.
 func NewHost(system *actor.ActorSystem, cfg Config) (*Host, error) {
-	c, err := cfg.withDefaults()
+	c, ac, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{system: system, cfg: &c, entries: make(map[persistence.ProfileKey]*entry)}
+	h := &Host{
+		system: system, cfg: &c, acfg: &ac,
+		sched:      newScheduler(c.Clock),
+		activator:  newActivator(c.Store.(acquirer), c.NodeID, c.ActivationBatch, c.ActivationWriters, c.StoreTimeout),
+		events:     newEventHub(c.Clock, c.EventBuffer, 2*c.MaxPollWait),
+		entries:    make(map[persistence.ProfileKey]*entry),
+		namespaces: make(map[string]*activation.Namespace, len(c.Namespaces)),
+	}
+	for name, ns := range c.Namespaces {
+		h.namespaces[name] = &ns
+	}
 	// A panic in an activation is a bug; stop it rather than restart it in
 	// place, so its replacement goes through a full activation (a fresh
 	// epoch and load) and the unsaved state is dropped as in a crash.
-	stop := actor.NewOneForOneStrategy(0, time.Second, func(reason any) actor.Directive {
-		c.Logger.Error("profile activation panicked; stopping it", "reason", fmt.Sprint(reason))
-		return actor.StopDirective
-	})
-	h.props = func(key persistence.ProfileKey, ns Namespace, e *entry) *actor.Props {
-		return actor.PropsFromProducer(func() actor.Actor {
-			return newActivation(h.cfg, key, ns, e)
-		}, actor.WithGuardian(stop))
-	}
+	h.props = actor.PropsFromProducer(func() actor.Actor { return h.spawning },
+		actor.WithGuardian(actor.NewOneForOneStrategy(0, time.Second, func(reason any) actor.Directive {
+			c.Logger.Error("profile activation panicked; stopping it", "reason", fmt.Sprint(reason))
+			return actor.StopDirective
+		})))
 	return h, nil
 }
 
@@ -97,11 +115,18 @@ func (h *Host) Config() Config { return *h.cfg }
 func KeyOf(msg proto.Message) (persistence.ProfileKey, error) {
 	r, ok := msg.(interface{ GetProfile() *hearthv1.ProfileRef })
 	if !ok {
-		return persistence.ProfileKey{}, errorf(codeInvalidArgument, "%T is not a profile request", msg)
+		return persistence.ProfileKey{}, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%T is not a profile request", msg)
 	}
-	key := persistence.ProfileKey{Namespace: r.GetProfile().GetNamespace(), ID: r.GetProfile().GetId()}
+	return keyOfRef(r.GetProfile())
+}
+
+func keyOfRef(ref *hearthv1.ProfileRef) (persistence.ProfileKey, error) {
+	key := persistence.ProfileKey{Namespace: ref.GetNamespace(), ID: ref.GetId()}
+	if ref == nil {
+		return key, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "profile is required")
+	}
 	if err := persistence.ValidateKey(key); err != nil {
-		return key, errorf(codeInvalidArgument, "%v", err)
+		return key, activation.Classify(err)
 	}
 	return key, nil
 }
@@ -109,68 +134,128 @@ func KeyOf(msg proto.Message) (persistence.ProfileKey, error) {
 // Request sends a request to its profile's activation, starting one if
 // needed, and returns the response. Failures a caller can act on come back
 // as the response's Error; the error return is for requests that could not
-// be delivered (bad profile, draining node, timeout), as a
-// *messages.CodeError.
+// be delivered or answered (bad profile, draining node, deadline, lapsed
+// lease), as a *messages.CodeError. Every wait honours ctx.
 func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, error) {
 	key, err := KeyOf(msg)
 	if err != nil {
 		return nil, err
 	}
-	if st, ok := msg.(*hearthv1.StatusRequest); ok {
-		if res, answered := h.statusUnloaded(ctx, key, st); answered {
-			return res, nil
+	switch m := msg.(type) {
+	case *hearthv1.StatusRequest:
+		if res, answered := h.statusUnloaded(ctx, key); answered {
+			return h.gate(res, nil)
 		}
+	case *hearthv1.ListVersionsRequest, *hearthv1.GetVersionRequest, *hearthv1.ListPurchasesRequest:
+		return h.gate(h.history(ctx, key, m))
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultRequestTimeout)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+	create := activation.Creates(msg)
 	for range maxReroutes {
-		e, err := h.entry(ctx, key)
+		e, err := h.entry(ctx, key, create)
 		if err != nil {
 			return nil, err
 		}
-		res, err := h.system.Root.RequestFuture(e.pid, msg, TimeoutOf(ctx)).Result()
-		switch {
-		case errors.Is(err, actor.ErrDeadLetter):
-			// It stopped between lookup and delivery: follow it.
-		case errors.Is(err, actor.ErrTimeout):
-			return nil, errorf(codeUnavailable, "profile %s did not answer in time", key)
-		case err != nil:
-			return nil, errorf(codeUnavailable, "profile %s: %v", key, err)
-		default:
-			if _, ok := res.(notServing); !ok {
-				out, ok := res.(proto.Message)
-				if !ok {
-					return nil, errorf(codeUnavailable, "profile %s answered %T", key, res)
-				}
-				return out, nil
-			}
-		}
-		if err := waitDone(ctx, e); err != nil {
+		reply := make(chan any, 1)
+		h.system.Root.Send(e.pid, &request{msg: msg, replyTo: reply, deadline: deadline})
+		res, answered, err := awaitReply(ctx, e, reply)
+		if err != nil {
 			return nil, err
 		}
+		if !answered {
+			continue // it stopped without seeing the request: follow it
+		}
+		if _, ok := res.(activation.NotServing); ok {
+			if err := waitDone(ctx, e); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out, ok := res.(proto.Message)
+		if !ok {
+			return nil, unavailable("profile %s answered %T", key, res)
+		}
+		return h.gate(out, nil)
 	}
-	return nil, errorf(codeUnavailable, "profile %s kept moving; retry", key)
+	return nil, unavailable("profile %s kept moving; retry", key)
+}
+
+// awaitReply waits for an activation's answer. answered is false when the
+// activation stopped without answering: it never saw the request (it was
+// behind the stop in the mailbox, or the actor panicked before applying
+// it), so the request may go to the next activation.
+func awaitReply(ctx context.Context, e *entry, reply chan any) (res any, answered bool, err error) {
+	select {
+	case res = <-reply:
+		return res, true, nil
+	case <-e.done:
+		select {
+		case res = <-reply:
+			return res, true, nil
+		default:
+			return nil, false, nil
+		}
+	case <-ctx.Done():
+		e := unavailable("profile %s did not answer in time (%v); the outcome is unknown: retry with the same idempotency key", e.key, ctx.Err())
+		return nil, false, e
+	}
+}
+
+// gate lets an answer leave the node only while the node's lease is valid
+// by its own clock: past it another node may own the profile, so nothing
+// this node says may be relied on. // lease gate (cluster)
+func (h *Host) gate(res proto.Message, err error) (proto.Message, error) {
+	if h.cfg.LeaseValid != nil && !h.cfg.LeaseValid() {
+		e := unavailable("node %s's lease may have lapsed; it acknowledges nothing: retry on another node", h.cfg.NodeID)
+		e.RetryAfter = 100 * time.Millisecond
+		return nil, e
+	}
+	return res, err
+}
+
+func unavailable(format string, args ...any) *messages.CodeError {
+	return messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, format, args...)
+}
+
+// namespace finds a namespace's policy.
+func (h *Host) namespace(name string) (*activation.Namespace, bool) {
+	if ns, ok := h.namespaces[name]; ok {
+		return ns, true
+	}
+	if h.cfg.AllowUnknownNamespaces {
+		return &activation.Namespace{}, true
+	}
+	return nil, false
 }
 
 // entry returns the serving activation of key, waiting for a stopping one to
 // end and spawning a new one.
-func (h *Host) entry(ctx context.Context, key persistence.ProfileKey) (*entry, error) {
+func (h *Host) entry(ctx context.Context, key persistence.ProfileKey, create bool) (*entry, error) {
 	for {
 		h.mu.Lock()
 		if h.draining {
 			h.mu.Unlock()
-			e := errorf(codeUnavailable, "node %s is draining; retry on another node", h.cfg.NodeID)
-			e.RetryAfter = time.Second
+			e := unavailable("node %s is draining; retry on another node", h.cfg.NodeID)
+			e.RetryAfter = 100 * time.Millisecond
 			return nil, e
 		}
 		e := h.entries[key]
 		if e == nil {
-			ns, ok := h.cfg.namespace(key.Namespace)
+			ns, ok := h.namespace(key.Namespace)
 			if !ok {
 				h.mu.Unlock()
-				return nil, errorf(codeInvalidArgument, "namespace %q is not configured on this node", key.Namespace)
+				return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "namespace %q is not configured on this node", key.Namespace)
 			}
 			e = &entry{host: h, key: key, done: make(chan struct{})}
 			h.entries[key] = e
-			e.pid = h.system.Root.Spawn(h.props(key, ns, e))
+			h.spawning = &shell{h: h, e: e, ns: ns, create: create}
+			e.pid = h.system.Root.Spawn(h.props)
+			h.spawning = nil
 			h.mu.Unlock()
 			return e, nil
 		}
@@ -190,12 +275,12 @@ func waitDone(ctx context.Context, e *entry) error {
 	case <-e.done:
 		return nil
 	case <-ctx.Done():
-		return errorf(codeUnavailable, "profile %s: %v while its previous activation stopped", e.key, ctx.Err())
+		return unavailable("profile %s: %v while its previous activation stopped", e.key, ctx.Err())
 	}
 }
 
 // TimeoutOf is how long a request may wait: until ctx's deadline, or
-// DefaultRequestTimeout when it has none (actor futures need a duration).
+// DefaultRequestTimeout when it has none.
 func TimeoutOf(ctx context.Context) time.Duration {
 	if d, ok := ctx.Deadline(); ok {
 		return max(time.Until(d), time.Millisecond)
@@ -210,10 +295,21 @@ func (h *Host) Loaded() int {
 	return len(h.entries)
 }
 
+// Keys lists the profiles with an activation on this node.
+func (h *Host) Keys() []persistence.ProfileKey {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]persistence.ProfileKey, 0, len(h.entries))
+	for k := range h.entries {
+		out = append(out, k)
+	}
+	return out
+}
+
 // Passivate asks a profile's activation (if any) to save, release and stop,
 // and waits until it has stopped.
 func (h *Host) Passivate(ctx context.Context, ref *hearthv1.ProfileRef, reason string) error {
-	key, err := KeyOf(&hearthv1.PassivateRequest{Profile: ref})
+	key, err := keyOfRef(ref)
 	if err != nil {
 		return err
 	}
@@ -223,8 +319,19 @@ func (h *Host) Passivate(ctx context.Context, ref *hearthv1.ProfileRef, reason s
 	if e == nil {
 		return nil
 	}
-	h.system.Root.Send(e.pid, &hearthv1.PassivateRequest{Profile: ref, Reason: reason})
+	h.system.Root.Send(e.pid, passivate{reason: reason})
 	return waitDone(ctx, e)
+}
+
+// NotifyReleased tells a local activation waiting for key's previous owner
+// that the owner released it: it asks the store now.
+func (h *Host) NotifyReleased(key persistence.ProfileKey) {
+	h.mu.Lock()
+	e := h.entries[key]
+	h.mu.Unlock()
+	if e != nil {
+		h.system.Root.Send(e.pid, ownerReleased{})
+	}
 }
 
 // Drain stops routing (new requests get UNAVAILABLE), passivates every
@@ -240,9 +347,7 @@ func (h *Host) Drain(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	for _, e := range entries {
-		h.system.Root.Send(e.pid, &hearthv1.PassivateRequest{
-			Profile: &hearthv1.ProfileRef{Namespace: e.key.Namespace, Id: e.key.ID}, Reason: "drain",
-		})
+		h.system.Root.Send(e.pid, passivate{reason: "drain"})
 	}
 	var left int
 	for _, e := range entries {
@@ -256,41 +361,14 @@ func (h *Host) Drain(ctx context.Context) error {
 	return nil
 }
 
+// Close stops the Host's scheduler and activator; call after Drain.
+func (h *Host) Close() {
+	h.sched.stop()
+	h.activator.close()
+}
+
 // ErrorResponse builds the response to req carrying err as its Error, for
 // routers that must answer a request they could not deliver.
 func ErrorResponse(req proto.Message, err error) proto.Message {
-	return errorResponse(req, err)
-}
-
-// Keys lists the profiles with an activation on this node.
-func (h *Host) Keys() []persistence.ProfileKey {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]persistence.ProfileKey, 0, len(h.entries))
-	for k := range h.entries {
-		out = append(out, k)
-	}
-	return out
-}
-
-// statusUnloaded answers Status for a profile with no activation here from
-// the store, so asking about a profile does not load it. answered is false
-// when an activation exists (it answers with its live state).
-func (h *Host) statusUnloaded(ctx context.Context, key persistence.ProfileKey, _ *hearthv1.StatusRequest) (proto.Message, bool) {
-	h.mu.Lock()
-	_, loaded := h.entries[key]
-	h.mu.Unlock()
-	if loaded {
-		return nil, false
-	}
-	sctx, cancel := context.WithTimeout(ctx, h.cfg.Timing.StoreTimeout)
-	defer cancel()
-	holder, err := h.cfg.Store.Holder(sctx, key)
-	switch {
-	case errors.Is(err, persistence.ErrNotFound):
-		return &hearthv1.StatusResponse{Error: protoErr(errorf(codeNotFound, "profile %s does not exist", key))}, true
-	case err != nil:
-		return &hearthv1.StatusResponse{Error: protoErr(err)}, true
-	}
-	return &hearthv1.StatusResponse{Loaded: false, Node: holder.Node, Epoch: holder.Epoch, SavedSeq: holder.Seq}, true
+	return activation.ErrorResponse(req, err)
 }

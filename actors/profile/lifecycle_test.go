@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hearth-profiles/hearth/actors/activation"
 	"github.com/hearth-profiles/hearth/actors/document"
 	"github.com/hearth-profiles/hearth/actors/migration"
-	"github.com/hearth-profiles/hearth/actors/session"
 	"github.com/hearth-profiles/hearth/messages"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 	"github.com/hearth-profiles/hearth/persistence"
@@ -30,7 +30,7 @@ func seed(t *testing.T, f *fixture, r *hearthv1.ProfileRef, schema int64, doc st
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := encodeEnvelope(7, session.State{}, nil, []byte(doc))
+	env, err := activation.EncodeStored(7, []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,63 +105,103 @@ func toNumbers(v any) any {
 	return out
 }
 
-// TestActivationWaitsForPreviousOwner: while another node holds the profile
-// with a live lease, the activation does not read it; it loads right after
-// the release.
-func TestActivationWaitsForPreviousOwner(t *testing.T) {
-	f := newFixture(t, storeKinds()[0])
+// holdFor makes node old hold r with a live lease and a saved snapshot.
+func holdFor(t *testing.T, f *fixture, old string, r *hearthv1.ProfileRef) persistence.Acquired {
+	t.Helper()
 	ctx := context.Background()
-	r := ref("moving")
-	if _, err := f.store.RegisterNode(ctx, persistence.NodeInfo{ID: "old"}, time.Hour); err != nil {
+	if _, err := f.store.RegisterNode(ctx, persistence.NodeInfo{ID: old}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	acq, err := f.store.Acquire(ctx, "old", mustKey(t, r))
+	acq, err := f.store.Acquire(ctx, old, mustKey(t, r))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := f.node("n1", nil)
-	ch := async(n, &hearthv1.GetRequest{Profile: r})
-	if err := f.clock.BlockUntilContext(ctx, 1); err != nil { // the activation is polling
+	env, _ := activation.EncodeStored(2, []byte(`{"saved_by":"old","at":1}`))
+	if _, err := f.store.Store.Save(ctx, old, []persistence.SaveRow{{Key: mustKey(t, r), Epoch: acq.Epoch, Seq: 1, Document: env}}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case res := <-ch:
-		t.Fatalf("answered while another node held the profile: %v", res)
-	default:
-	}
-	env, _ := encodeEnvelope(3, session.State{}, nil, []byte(`{"saved_by":"old"}`))
-	if _, err := f.store.Store.Save(ctx, "old", []persistence.SaveRow{{Key: mustKey(t, r), Epoch: acq.Epoch, Seq: 1, Document: env, Release: true}}); err != nil {
-		t.Fatal(err)
-	}
-	f.clock.Advance(activationPoll)
-	res := receive[*hearthv1.GetResponse](t, ch)
-	mustOK(t, res)
-	if res.GetValue() != `{"saved_by":"old"}` || res.GetVersion() != 3 {
-		t.Fatalf("loaded %s v%d", res.GetValue(), res.GetVersion())
+	return acq
+}
+
+// waitingOnStore waits until n's activation asked the store at least asks
+// times and has scheduled its next ask (it is waiting, not asking).
+func waitingOnStore(t *testing.T, f *fixture, n *node, asks int64) {
+	t.Helper()
+	until(t, "the activation waits for the previous owner", func() bool {
+		return f.store.acquires.Load() >= asks && n.host.sched.len() == 1
+	})
+}
+
+// TestActivationWaitsForPreviousOwner: while another node holds the profile
+// with a live lease, the activation does not read it; told of the release
+// (handoff by notification) it loads at once, with no poll.
+func TestActivationWaitsForPreviousOwner(t *testing.T) {
+	for _, notify := range []bool{true, false} {
+		name := map[bool]string{true: "notified", false: "fallback poll"}[notify]
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, storeKinds()[0])
+			ctx := context.Background()
+			r := ref("moving")
+			acq := holdFor(t, f, "old", r)
+			n := f.node("n1", nil)
+			ch := async(n, &hearthv1.GetRequest{Profile: r})
+			waitingOnStore(t, f, n, 1)
+			select {
+			case res := <-ch:
+				t.Fatalf("answered while another node held the profile: %v", res)
+			default:
+			}
+			env, _ := activation.EncodeStored(3, []byte(`{"saved_by":"old"}`))
+			if _, err := f.store.Store.Save(ctx, "old", []persistence.SaveRow{{Key: mustKey(t, r), Epoch: acq.Epoch, Seq: 2, Document: env, Release: true}}); err != nil {
+				t.Fatal(err)
+			}
+			if notify {
+				n.host.NotifyReleased(mustKey(t, r)) // the clock does not move
+			} else {
+				f.clock.Advance(n.host.Config().Timing.HandoffPoll)
+			}
+			res := receive[*hearthv1.GetResponse](t, ch)
+			mustOK(t, res)
+			if res.GetValue() != `{"saved_by":"old"}` || res.GetVersion() != 3 {
+				t.Fatalf("loaded %s v%d", res.GetValue(), res.GetVersion())
+			}
+		})
 	}
 }
 
 func TestActivationGivesUpAfterActivationWait(t *testing.T) {
 	f := newFixture(t, storeKinds()[0])
-	ctx := context.Background()
 	r := ref("stuck")
-	if _, err := f.store.RegisterNode(ctx, persistence.NodeInfo{ID: "old"}, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.store.Acquire(ctx, "old", mustKey(t, r)); err != nil {
-		t.Fatal(err)
-	}
+	holdFor(t, f, "old", r)
 	n := f.node("n1", func(c *Config) { c.Timing.ActivationWait = time.Second })
 	ch := async(n, &hearthv1.GetRequest{Profile: r})
-	for range 10 {
-		if err := f.clock.BlockUntilContext(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		f.clock.Advance(activationPoll)
+	for i := int64(1); i <= 2; i++ {
+		waitingOnStore(t, f, n, i)
+		f.clock.Advance(n.host.Config().Timing.HandoffPoll)
 	}
 	res := receive[*hearthv1.GetResponse](t, ch)
 	if codeOf(res) != codeUnavailable || res.GetError().GetRetryAfterMs() <= 0 {
 		t.Fatalf("after the activation wait: %v", res)
+	}
+}
+
+// TestAWaitingActivationCanBeDrained: an activation waiting for another
+// node blocks nothing: a drain stops it at once.
+func TestAWaitingActivationCanBeDrained(t *testing.T) {
+	f := newFixture(t, storeKinds()[0])
+	r := ref("waiting")
+	holdFor(t, f, "old", r)
+	n := f.node("n1", nil)
+	ch := async(n, &hearthv1.GetRequest{Profile: r})
+	waitingOnStore(t, f, n, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := n.host.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := <-ch
+	if e, ok := res.(*hearthv1.Error); !ok || e.GetCode() != codeUnavailable {
+		t.Fatalf("request of a drained waiting activation: %v", res)
 	}
 }
 
@@ -317,7 +357,7 @@ func TestDurableUpdatesAreGroupCommitted(t *testing.T) {
 	f := newFixture(t, storeKinds()[0])
 	n := f.node("n1", nil)
 	for i := range 11 {
-		call[*hearthv1.StatusResponse](t, n, &hearthv1.StatusRequest{Profile: ref("g" + string(rune('a'+i)))})
+		mustOK(t, call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: ref("g" + string(rune('a'+i))), Operations: []*hearthv1.Operation{incr("/n", "0")}}))
 	}
 	gate := f.store.hold()
 	first := async(n, &hearthv1.UpdateRequest{Profile: ref("ga"), Durability: durable, Operations: []*hearthv1.Operation{incr("/n", "1")}})
@@ -437,10 +477,18 @@ func TestRestoreAndDelete(t *testing.T) {
 
 		mustOK(t, call[*hearthv1.DeleteResponse](t, n, &hearthv1.DeleteRequest{Profile: r}))
 		n.stopped(t, r)
-		g := call[*hearthv1.GetResponse](t, n, &hearthv1.GetRequest{Profile: r})
-		mustOK(t, g)
-		if g.GetValue() != `{}` || g.GetVersion() != 0 {
-			t.Fatalf("after delete: %s v%d", g.GetValue(), g.GetVersion())
+		// Reads of an erased profile create nothing.
+		if g := call[*hearthv1.GetResponse](t, n, &hearthv1.GetRequest{Profile: r}); codeOf(g) != codeNotFound {
+			t.Fatalf("get after delete: %v", g)
+		}
+		if vs := call[*hearthv1.ListVersionsResponse](t, n, &hearthv1.ListVersionsRequest{Profile: r}); codeOf(vs) != codeNotFound {
+			t.Fatalf("versions after delete: %v", vs)
+		}
+		// A write re-creates it, with versions above every earlier one.
+		u := call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, Operations: []*hearthv1.Operation{set("/coins", "1")}})
+		mustOK(t, u)
+		if u.GetVersion() <= 3 {
+			t.Fatalf("re-created profile reuses version %d", u.GetVersion())
 		}
 	})
 }

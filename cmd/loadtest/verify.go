@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hearth-profiles/hearth/actors/profile"
+	"github.com/hearth-profiles/hearth/actors/activation"
 	"github.com/hearth-profiles/hearth/persistence"
 )
 
@@ -52,7 +52,7 @@ func storeReader(s persistence.Store, namespace string) reader {
 		if err != nil {
 			return counters{}, err
 		}
-		doc, _, err := profile.DecodeStored(snap.Document)
+		doc, _, err := activation.DecodeStored(snap.Document)
 		if err != nil {
 			return counters{}, err
 		}

@@ -1,0 +1,287 @@
+package profile
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/hearth-profiles/hearth/messages/hearthv1"
+	"github.com/hearth-profiles/hearth/persistence"
+)
+
+// eventHub holds the recent events of a node's activations for long polls
+// (PollEvents) and feeds Watch streams. Each activation has a log while it
+// is loaded; the log buffers events only while someone polls that profile,
+// so profiles nobody follows cost a few counters, not a buffer.
+//
+// A cursor names an activation (its ownership epoch, unique per profile
+// across nodes) and a position in its event sequence: "epoch.seq". A cursor
+// from an activation that has ended, or older than the buffer, cannot be
+// served exactly; the poller is told to resynchronise (re-read).
+type eventHub struct {
+	clock clockwork.Clock
+	// keep is how many events a polled profile's buffer holds; linger is
+	// how long a buffer is kept after the last poll.
+	keep   int
+	linger time.Duration
+
+	mu   sync.Mutex
+	logs map[persistence.ProfileKey]*eventLog
+}
+
+// eventLog is one activation's events. Guarded by the hub's mutex.
+type eventLog struct {
+	key   persistence.ProfileKey
+	epoch int64
+	head  int64 // seq of the last event published
+
+	// buf holds events with seq in [from, head] while buffering; nil when
+	// nobody polled since polledUntil.
+	buf         []*hearthv1.WatchEvent
+	from        int64
+	polledUntil time.Time
+
+	subs    map[*watchSub]struct{}
+	waiters []chan struct{} // polls waiting for an event
+	ended   bool
+}
+
+// watchSub is one Watch stream's subscription: events with Seq > after.
+type watchSub struct {
+	events   chan *hearthv1.WatchEvent
+	overflow chan struct{}
+	after    int64
+	once     sync.Once
+}
+
+func newWatchSub(buffer int) *watchSub {
+	return &watchSub{events: make(chan *hearthv1.WatchEvent, buffer), overflow: make(chan struct{})}
+}
+
+func (s *watchSub) deliver(ev *hearthv1.WatchEvent) {
+	if ev.GetSeq() <= s.after && ev.GetKind() != hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED {
+		return
+	}
+	select {
+	case s.events <- ev:
+	default:
+		s.once.Do(func() { close(s.overflow) })
+	}
+}
+
+func newEventHub(clock clockwork.Clock, keep int, linger time.Duration) *eventHub {
+	return &eventHub{clock: clock, keep: keep, linger: linger, logs: make(map[persistence.ProfileKey]*eventLog)}
+}
+
+// open starts key's log for the activation holding epoch, whose events so
+// far end at seq.
+func (h *eventHub) open(key persistence.ProfileKey, epoch, seq int64) *eventLog {
+	l := &eventLog{key: key, epoch: epoch, head: seq, from: seq + 1}
+	h.mu.Lock()
+	if old := h.logs[key]; old != nil {
+		// The previous activation's log; it has ended (the Host never runs
+		// two activations of a profile at once).
+		h.endLocked(old)
+	}
+	h.logs[key] = l
+	h.mu.Unlock()
+	return l
+}
+
+// publish appends an activation's events and wakes its followers.
+func (h *eventHub) publish(l *eventLog, events []*hearthv1.WatchEvent) {
+	if len(events) == 0 {
+		return
+	}
+	now := h.clock.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l.buf != nil && now.After(l.polledUntil) {
+		l.buf = nil // nobody polls any more
+	}
+	for _, ev := range events {
+		l.head = ev.GetSeq()
+		if l.buf != nil {
+			l.buf = append(l.buf, ev)
+			if over := len(l.buf) - h.keep; over > 0 {
+				clear(l.buf[:over])
+				l.buf = l.buf[over:]
+			}
+			l.from = l.head - int64(len(l.buf)) + 1
+		} else {
+			l.from = l.head + 1
+		}
+		for s := range l.subs {
+			s.deliver(ev)
+		}
+	}
+	l.wakeLocked()
+}
+
+func (l *eventLog) wakeLocked() {
+	for _, w := range l.waiters {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	l.waiters = nil
+}
+
+// subscribe adds a Watch stream to the log.
+func (h *eventHub) subscribe(l *eventLog, s *watchSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l.ended {
+		s.deliver(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED})
+		return
+	}
+	if l.subs == nil {
+		l.subs = make(map[*watchSub]struct{})
+	}
+	l.subs[s] = struct{}{}
+}
+
+func (h *eventHub) unsubscribe(key persistence.ProfileKey, s *watchSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l := h.logs[key]; l != nil {
+		delete(l.subs, s)
+	}
+}
+
+// end closes an activation's log: its watchers get ENDED (if the activation
+// did not publish one), its pollers are woken and will be told to
+// resynchronise.
+func (h *eventHub) end(l *eventLog) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.endLocked(l)
+}
+
+func (h *eventHub) endLocked(l *eventLog) {
+	if l.ended {
+		return
+	}
+	l.ended = true
+	for s := range l.subs {
+		s.deliver(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED, Seq: l.head + 1})
+	}
+	l.subs = nil
+	l.wakeLocked()
+	if h.logs[l.key] == l {
+		delete(h.logs, l.key)
+	}
+}
+
+// cursor encodes a position.
+func formatCursor(epoch, seq int64) string {
+	return strconv.FormatInt(epoch, 10) + "." + strconv.FormatInt(seq, 10)
+}
+
+func parseCursor(c string) (epoch, seq int64, ok bool) {
+	e, s, found := strings.Cut(c, ".")
+	if !found {
+		return 0, 0, false
+	}
+	epoch, err1 := strconv.ParseInt(e, 10, 64)
+	seq, err2 := strconv.ParseInt(s, 10, 64)
+	return epoch, seq, err1 == nil && err2 == nil && epoch > 0 && seq >= 0
+}
+
+// poll answers a PollEvents request from this node's logs, waiting up to
+// wait when no profile has anything new. keys are the cursors' profiles,
+// already validated.
+func (h *eventHub) poll(ctx context.Context, keys []persistence.ProfileKey, cursors []*hearthv1.EventCursor, wait time.Duration) []*hearthv1.ProfileEvents {
+	deadline := h.clock.Now().Add(wait)
+	for {
+		woken := make(chan struct{}, 1)
+		out, news := h.collect(keys, cursors, woken)
+		left := deadline.Sub(h.clock.Now())
+		if news || left <= 0 {
+			h.forget(keys, woken)
+			return out
+		}
+		select {
+		case <-woken:
+		case <-ctx.Done():
+			h.forget(keys, woken)
+			return out
+		case <-h.clock.After(left):
+		}
+	}
+}
+
+// collect reads each cursor's events; news is true when any profile has
+// events or must resynchronise. With nothing new it registers woken on
+// every log read.
+func (h *eventHub) collect(keys []persistence.ProfileKey, cursors []*hearthv1.EventCursor, woken chan struct{}) (out []*hearthv1.ProfileEvents, news bool) {
+	now := h.clock.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out = make([]*hearthv1.ProfileEvents, len(cursors))
+	var logs []*eventLog
+	for i, c := range cursors {
+		pe := &hearthv1.ProfileEvents{Profile: c.GetProfile()}
+		out[i] = pe
+		l := h.logs[keys[i]]
+		if l == nil {
+			// Not loaded here: nothing can happen to it until a request
+			// activates it. A poller holding a cursor may have missed
+			// events of the activation that ended.
+			pe.Resync = c.GetCursor() != ""
+			news = news || pe.Resync
+			continue
+		}
+		pe.Loaded = true
+		logs = append(logs, l)
+		l.polledUntil = now.Add(h.linger)
+		if l.buf == nil {
+			l.buf = make([]*hearthv1.WatchEvent, 0, 4)
+			l.from = l.head + 1
+		}
+		pe.Cursor = formatCursor(l.epoch, l.head)
+		if c.GetCursor() == "" {
+			continue // starts from now
+		}
+		epoch, seq, ok := parseCursor(c.GetCursor())
+		switch {
+		case !ok || epoch != l.epoch || seq > l.head || seq+1 < l.from:
+			pe.Resync = true
+			news = true
+		case seq < l.head:
+			start := int(seq + 1 - l.from)
+			pe.Events = append([]*hearthv1.WatchEvent(nil), l.buf[start:]...)
+			news = true
+		}
+	}
+	if !news {
+		for _, l := range logs {
+			l.waiters = append(l.waiters, woken)
+		}
+	}
+	return out, news
+}
+
+// forget removes a finished poll's wake-up channel from the logs.
+func (h *eventHub) forget(keys []persistence.ProfileKey, woken chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range keys {
+		l := h.logs[k]
+		if l == nil {
+			continue
+		}
+		kept := l.waiters[:0]
+		for _, w := range l.waiters {
+			if w != woken {
+				kept = append(kept, w)
+			}
+		}
+		l.waiters = kept
+	}
+}
