@@ -158,7 +158,21 @@ func TestWatchStream(t *testing.T) {
 	ref := &hearthv1.ProfileRef{Namespace: "game", Id: "watched"}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Watching a profile that was never written is NOT_FOUND (a watch
+	// creates nothing); once written it streams.
 	stream, err := client.Watch(ctx, connect.NewRequest(&hearthv1.WatchRequest{Profile: ref}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stream.Receive() || connect.CodeOf(stream.Err()) != connect.CodeNotFound {
+		t.Fatalf("watch of a never-written profile: %v %v", stream.Msg(), stream.Err())
+	}
+	_ = stream.Close()
+	if _, err := client.Update(ctx, connect.NewRequest(&hearthv1.UpdateRequest{Profile: ref, Operations: []*hearthv1.Operation{
+		{Kind: hearthv1.OperationKind_OPERATION_KIND_SET, Path: "/joined", Value: `true`}}})); err != nil {
+		t.Fatal(err)
+	}
+	stream, err = client.Watch(ctx, connect.NewRequest(&hearthv1.WatchRequest{Profile: ref}))
 	if err != nil {
 		t.Fatal(err)
 	}
