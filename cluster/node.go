@@ -118,6 +118,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 			ActivationWait: cfg.Lease.TTL + 5*time.Second,
 		},
 		Limits: profile.Limits{MaxDocumentBytes: p.MaxDocumentBytes, MaxOperations: p.MaxOperations, MaxPathDepth: p.MaxPathDepth},
+		// Tell the profile's next owner at once (handoff by notification).
+		// The router exists once the node joined, before any activation.
+		OnReleased: func(key persistence.ProfileKey) {
+			if n.router != nil {
+				n.router.NotifyReleased(key)
+			}
+		},
 	})
 	if err != nil {
 		n.closeAll()

@@ -27,27 +27,41 @@ func (ra *routerActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *hearthv1.WatchRequest:
 		ra.watch(c, m)
+	case *hearthv1.ProfileReleased:
+		if key, err := profile.KeyOf(m); err == nil {
+			ra.host.NotifyReleased(key)
+		}
+	case *hearthv1.BatchRequest:
+		ra.serve(c, m, func(ctx context.Context) (proto.Message, error) { return ra.host.Batch(ctx, m) })
+	case *hearthv1.PollEventsRequest:
+		ra.serve(c, m, func(ctx context.Context) (proto.Message, error) { return ra.host.PollEvents(ctx, m) })
 	case *actor.Terminated:
 		if cancel, ok := ra.watches[m.Who.String()]; ok {
 			cancel()
 			delete(ra.watches, m.Who.String())
 		}
 	case proto.Message:
-		sender := c.Sender()
-		if sender == nil {
-			return
-		}
-		system := c.ActorSystem()
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), profile.DefaultRequestTimeout)
-			defer cancel()
-			res, err := ra.host.Request(ctx, m)
-			if err != nil {
-				res = profile.ErrorResponse(m, err)
-			}
-			system.Root.Send(sender, res)
-		}()
+		ra.serve(c, m, func(ctx context.Context) (proto.Message, error) { return ra.host.Request(ctx, m) })
 	}
+}
+
+// serve runs a request on its own goroutine and answers the sender, a
+// failure as the request's response type.
+func (ra *routerActor) serve(c actor.Context, m proto.Message, run func(context.Context) (proto.Message, error)) {
+	sender := c.Sender()
+	if sender == nil {
+		return
+	}
+	system := c.ActorSystem()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), profile.DefaultRequestTimeout)
+		defer cancel()
+		res, err := run(ctx)
+		if err != nil {
+			res = profile.ErrorResponse(m, err)
+		}
+		system.Root.Send(sender, res)
+	}()
 }
 
 // watch feeds a remote watcher from the local Host until it goes away.

@@ -72,22 +72,19 @@ func BatchResultOf(req, res proto.Message, err error) *hearthv1.BatchResult {
 // Batch runs a Batch's items on this node: items on one profile in the
 // order given, profiles concurrently. Each item gets its own result; a
 // failing item does not affect the others.
-func (h *Host) Batch(ctx context.Context, req *hearthv1.BatchRequest) *hearthv1.BatchResponse {
+func (h *Host) Batch(ctx context.Context, req *hearthv1.BatchRequest) (*hearthv1.BatchResponse, error) {
 	return RunBatch(ctx, req, h.Request)
 }
 
 // RunBatch runs items through request, grouped by profile: one goroutine per
 // profile runs that profile's items in order. It is shared by the Host (the
 // items a node owns) and routers (which group per owning node first).
-func RunBatch(ctx context.Context, req *hearthv1.BatchRequest, request func(context.Context, proto.Message) (proto.Message, error)) *hearthv1.BatchResponse {
+func RunBatch(ctx context.Context, req *hearthv1.BatchRequest, request func(context.Context, proto.Message) (proto.Message, error)) (*hearthv1.BatchResponse, error) {
 	items := req.GetItems()
-	resp := &hearthv1.BatchResponse{Results: make([]*hearthv1.BatchResult, len(items))}
-	if len(items) > MaxBatchItems {
-		resp.Results = nil
-		resp.Error = messages.ToProto(messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_TOO_LARGE,
-			"a batch carries at most %d items; this one has %d", MaxBatchItems, len(items)))
-		return resp
+	if err := CheckBatch(req); err != nil {
+		return nil, err
 	}
+	resp := &hearthv1.BatchResponse{Results: make([]*hearthv1.BatchResult, len(items))}
 	groups := make(map[persistence.ProfileKey][]int)
 	var order []persistence.ProfileKey
 	for i, it := range items {
@@ -120,5 +117,14 @@ func RunBatch(ctx context.Context, req *hearthv1.BatchRequest, request func(cont
 		}()
 	}
 	wg.Wait()
-	return resp
+	return resp, nil
+}
+
+// CheckBatch refuses a batch as a whole: too many items. Everything else
+// about an item is that item's own result.
+func CheckBatch(req *hearthv1.BatchRequest) error {
+	if n := len(req.GetItems()); n > MaxBatchItems {
+		return messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_TOO_LARGE, "a batch carries at most %d items; this one has %d", MaxBatchItems, n)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -31,6 +32,8 @@ type eventHub struct {
 
 	mu   sync.Mutex
 	logs map[persistence.ProfileKey]*eventLog
+
+	waiting atomic.Int64 // polls waiting for an event
 }
 
 // eventLog is one activation's events. Guarded by the hub's mutex.
@@ -206,13 +209,16 @@ func (h *eventHub) poll(ctx context.Context, keys []persistence.ProfileKey, curs
 			h.forget(keys, woken)
 			return out
 		}
+		h.waiting.Add(1)
 		select {
 		case <-woken:
 		case <-ctx.Done():
+			h.waiting.Add(-1)
 			h.forget(keys, woken)
 			return out
 		case <-h.clock.After(left):
 		}
+		h.waiting.Add(-1)
 	}
 }
 

@@ -32,6 +32,9 @@ func (h *Host) PollEvents(ctx context.Context, req *hearthv1.PollEventsRequest) 
 	return &hearthv1.PollEventsResponse{Profiles: out}, nil
 }
 
+// PollsWaiting is how many long polls are waiting for an event now.
+func (h *Host) PollsWaiting() int { return int(h.events.waiting.Load()) }
+
 // PollWait is how long a poll asking for waitMs may wait.
 func (h *Host) PollWait(waitMs uint32) time.Duration {
 	wait := time.Duration(waitMs) * time.Millisecond

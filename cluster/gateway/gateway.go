@@ -27,6 +27,10 @@ import (
 type Router interface {
 	Request(ctx context.Context, msg proto.Message) (proto.Message, error)
 	Watch(ctx context.Context, ref *hearthv1.ProfileRef, fn func(*hearthv1.WatchEvent) error) error
+	// Batch runs independent items on their owning nodes, one result each.
+	Batch(ctx context.Context, req *hearthv1.BatchRequest) (*hearthv1.BatchResponse, error)
+	// PollEvents long-polls the events of many profiles on their owners.
+	PollEvents(ctx context.Context, req *hearthv1.PollEventsRequest) (*hearthv1.PollEventsResponse, error)
 }
 
 // Metrics are the gateway's request metrics.
@@ -197,12 +201,31 @@ func (s *Service) Watch(ctx context.Context, r *connect.Request[hearthv1.WatchRe
 	return nil
 }
 
-// Batch and PollEvents are defined in hearth.v1 and being built (issue 11);
-// until their server path lands they answer Unimplemented.
-func (s *Service) Batch(context.Context, *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("Batch is not served yet"))
+// Batch runs many independent operations: per-item failures are in each
+// item's result; only a batch refused as a whole is an error.
+func (s *Service) Batch(ctx context.Context, r *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error) {
+	return callWith(ctx, s, "Batch", r.Msg, s.router.Batch)
 }
 
-func (s *Service) PollEvents(context.Context, *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("PollEvents is not served yet"))
+// PollEvents long-polls profiles' events.
+func (s *Service) PollEvents(ctx context.Context, r *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error) {
+	return callWith(ctx, s, "PollEvents", r.Msg, s.router.PollEvents)
+}
+
+// callWith runs a method that is not routed by one profile and records its
+// metrics.
+func callWith[Req, Res any](ctx context.Context, s *Service, op string, req *Req, run func(context.Context, *Req) (*Res, error)) (*connect.Response[Res], error) {
+	start := time.Now()
+	out, err := run(ctx, req)
+	outcome := "OK"
+	if err != nil {
+		err = connectError(err)
+		outcome = connect.CodeOf(err).String()
+	}
+	s.metrics.Requests.WithLabelValues(op, outcome).Inc()
+	s.metrics.Latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(out), nil
 }

@@ -3510,6 +3510,54 @@ func (x *PassivateResponse) GetSavedSeq() int64 {
 	return 0
 }
 
+// ProfileReleased tells the node that now owns a profile by routing that
+// its previous owner released it with everything saved (a planned
+// handoff), so an activation waiting there takes it at once instead of at
+// its next poll. Sent between nodes, one way.
+type ProfileReleased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileReleased) Reset() {
+	*x = ProfileReleased{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileReleased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileReleased) ProtoMessage() {}
+
+func (x *ProfileReleased) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileReleased.ProtoReflect.Descriptor instead.
+func (*ProfileReleased) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ProfileReleased) GetProfile() *ProfileRef {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
 var File_hearth_v1_profile_proto protoreflect.FileDescriptor
 
 const file_hearth_v1_profile_proto_rawDesc = "" +
@@ -3737,7 +3785,9 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"X\n" +
 	"\x11PassivateResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x1b\n" +
-	"\tsaved_seq\x18\x02 \x01(\x03R\bsavedSeq*\xe9\x03\n" +
+	"\tsaved_seq\x18\x02 \x01(\x03R\bsavedSeq\"B\n" +
+	"\x0fProfileReleased\x12/\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile*\xe9\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x1f\n" +
@@ -3819,7 +3869,7 @@ func file_hearth_v1_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_hearth_v1_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hearth_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_hearth_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_hearth_v1_profile_proto_goTypes = []any{
 	(ErrorCode)(0),                // 0: hearth.v1.ErrorCode
 	(AcquireMode)(0),              // 1: hearth.v1.AcquireMode
@@ -3870,7 +3920,8 @@ var file_hearth_v1_profile_proto_goTypes = []any{
 	(*IdempotencyRecord)(nil),     // 46: hearth.v1.IdempotencyRecord
 	(*PassivateRequest)(nil),      // 47: hearth.v1.PassivateRequest
 	(*PassivateResponse)(nil),     // 48: hearth.v1.PassivateResponse
-	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
+	(*ProfileReleased)(nil),       // 49: hearth.v1.ProfileReleased
+	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
 }
 var file_hearth_v1_profile_proto_depIdxs = []int32{
 	0,  // 0: hearth.v1.Error.code:type_name -> hearth.v1.ErrorCode
@@ -3892,7 +3943,7 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	15, // 16: hearth.v1.PurchaseRequest.grant:type_name -> hearth.v1.Operation
 	6,  // 17: hearth.v1.PurchaseResponse.error:type_name -> hearth.v1.Error
 	20, // 18: hearth.v1.PurchaseResponse.purchase:type_name -> hearth.v1.Purchase
-	49, // 19: hearth.v1.Purchase.granted_at:type_name -> google.protobuf.Timestamp
+	50, // 19: hearth.v1.Purchase.granted_at:type_name -> google.protobuf.Timestamp
 	5,  // 20: hearth.v1.ListPurchasesRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 21: hearth.v1.ListPurchasesResponse.error:type_name -> hearth.v1.Error
 	20, // 22: hearth.v1.ListPurchasesResponse.purchases:type_name -> hearth.v1.Purchase
@@ -3902,11 +3953,11 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	6,  // 26: hearth.v1.DeleteResponse.error:type_name -> hearth.v1.Error
 	5,  // 27: hearth.v1.StatusRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 28: hearth.v1.StatusResponse.error:type_name -> hearth.v1.Error
-	49, // 29: hearth.v1.StatusResponse.last_save:type_name -> google.protobuf.Timestamp
+	50, // 29: hearth.v1.StatusResponse.last_save:type_name -> google.protobuf.Timestamp
 	5,  // 30: hearth.v1.ListVersionsRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 31: hearth.v1.ListVersionsResponse.error:type_name -> hearth.v1.Error
 	31, // 32: hearth.v1.ListVersionsResponse.versions:type_name -> hearth.v1.VersionInfo
-	49, // 33: hearth.v1.VersionInfo.saved_at:type_name -> google.protobuf.Timestamp
+	50, // 33: hearth.v1.VersionInfo.saved_at:type_name -> google.protobuf.Timestamp
 	5,  // 34: hearth.v1.GetVersionRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 35: hearth.v1.GetVersionResponse.error:type_name -> hearth.v1.Error
 	31, // 36: hearth.v1.GetVersionResponse.info:type_name -> hearth.v1.VersionInfo
@@ -3945,43 +3996,44 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	20, // 69: hearth.v1.IdempotencyRecord.purchase:type_name -> hearth.v1.Purchase
 	5,  // 70: hearth.v1.PassivateRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 71: hearth.v1.PassivateResponse.error:type_name -> hearth.v1.Error
-	7,  // 72: hearth.v1.ProfileService.Acquire:input_type -> hearth.v1.AcquireRequest
-	9,  // 73: hearth.v1.ProfileService.Heartbeat:input_type -> hearth.v1.HeartbeatRequest
-	11, // 74: hearth.v1.ProfileService.Release:input_type -> hearth.v1.ReleaseRequest
-	13, // 75: hearth.v1.ProfileService.Get:input_type -> hearth.v1.GetRequest
-	16, // 76: hearth.v1.ProfileService.Update:input_type -> hearth.v1.UpdateRequest
-	18, // 77: hearth.v1.ProfileService.Purchase:input_type -> hearth.v1.PurchaseRequest
-	21, // 78: hearth.v1.ProfileService.ListPurchases:input_type -> hearth.v1.ListPurchasesRequest
-	23, // 79: hearth.v1.ProfileService.Save:input_type -> hearth.v1.SaveRequest
-	25, // 80: hearth.v1.ProfileService.Delete:input_type -> hearth.v1.DeleteRequest
-	27, // 81: hearth.v1.ProfileService.Status:input_type -> hearth.v1.StatusRequest
-	29, // 82: hearth.v1.ProfileService.ListVersions:input_type -> hearth.v1.ListVersionsRequest
-	32, // 83: hearth.v1.ProfileService.GetVersion:input_type -> hearth.v1.GetVersionRequest
-	34, // 84: hearth.v1.ProfileService.Restore:input_type -> hearth.v1.RestoreRequest
-	36, // 85: hearth.v1.ProfileService.Watch:input_type -> hearth.v1.WatchRequest
-	40, // 86: hearth.v1.ProfileService.Batch:input_type -> hearth.v1.BatchRequest
-	43, // 87: hearth.v1.ProfileService.PollEvents:input_type -> hearth.v1.PollEventsRequest
-	8,  // 88: hearth.v1.ProfileService.Acquire:output_type -> hearth.v1.AcquireResponse
-	10, // 89: hearth.v1.ProfileService.Heartbeat:output_type -> hearth.v1.HeartbeatResponse
-	12, // 90: hearth.v1.ProfileService.Release:output_type -> hearth.v1.ReleaseResponse
-	14, // 91: hearth.v1.ProfileService.Get:output_type -> hearth.v1.GetResponse
-	17, // 92: hearth.v1.ProfileService.Update:output_type -> hearth.v1.UpdateResponse
-	19, // 93: hearth.v1.ProfileService.Purchase:output_type -> hearth.v1.PurchaseResponse
-	22, // 94: hearth.v1.ProfileService.ListPurchases:output_type -> hearth.v1.ListPurchasesResponse
-	24, // 95: hearth.v1.ProfileService.Save:output_type -> hearth.v1.SaveResponse
-	26, // 96: hearth.v1.ProfileService.Delete:output_type -> hearth.v1.DeleteResponse
-	28, // 97: hearth.v1.ProfileService.Status:output_type -> hearth.v1.StatusResponse
-	30, // 98: hearth.v1.ProfileService.ListVersions:output_type -> hearth.v1.ListVersionsResponse
-	33, // 99: hearth.v1.ProfileService.GetVersion:output_type -> hearth.v1.GetVersionResponse
-	35, // 100: hearth.v1.ProfileService.Restore:output_type -> hearth.v1.RestoreResponse
-	37, // 101: hearth.v1.ProfileService.Watch:output_type -> hearth.v1.WatchEvent
-	41, // 102: hearth.v1.ProfileService.Batch:output_type -> hearth.v1.BatchResponse
-	45, // 103: hearth.v1.ProfileService.PollEvents:output_type -> hearth.v1.PollEventsResponse
-	88, // [88:104] is the sub-list for method output_type
-	72, // [72:88] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	5,  // 72: hearth.v1.ProfileReleased.profile:type_name -> hearth.v1.ProfileRef
+	7,  // 73: hearth.v1.ProfileService.Acquire:input_type -> hearth.v1.AcquireRequest
+	9,  // 74: hearth.v1.ProfileService.Heartbeat:input_type -> hearth.v1.HeartbeatRequest
+	11, // 75: hearth.v1.ProfileService.Release:input_type -> hearth.v1.ReleaseRequest
+	13, // 76: hearth.v1.ProfileService.Get:input_type -> hearth.v1.GetRequest
+	16, // 77: hearth.v1.ProfileService.Update:input_type -> hearth.v1.UpdateRequest
+	18, // 78: hearth.v1.ProfileService.Purchase:input_type -> hearth.v1.PurchaseRequest
+	21, // 79: hearth.v1.ProfileService.ListPurchases:input_type -> hearth.v1.ListPurchasesRequest
+	23, // 80: hearth.v1.ProfileService.Save:input_type -> hearth.v1.SaveRequest
+	25, // 81: hearth.v1.ProfileService.Delete:input_type -> hearth.v1.DeleteRequest
+	27, // 82: hearth.v1.ProfileService.Status:input_type -> hearth.v1.StatusRequest
+	29, // 83: hearth.v1.ProfileService.ListVersions:input_type -> hearth.v1.ListVersionsRequest
+	32, // 84: hearth.v1.ProfileService.GetVersion:input_type -> hearth.v1.GetVersionRequest
+	34, // 85: hearth.v1.ProfileService.Restore:input_type -> hearth.v1.RestoreRequest
+	36, // 86: hearth.v1.ProfileService.Watch:input_type -> hearth.v1.WatchRequest
+	40, // 87: hearth.v1.ProfileService.Batch:input_type -> hearth.v1.BatchRequest
+	43, // 88: hearth.v1.ProfileService.PollEvents:input_type -> hearth.v1.PollEventsRequest
+	8,  // 89: hearth.v1.ProfileService.Acquire:output_type -> hearth.v1.AcquireResponse
+	10, // 90: hearth.v1.ProfileService.Heartbeat:output_type -> hearth.v1.HeartbeatResponse
+	12, // 91: hearth.v1.ProfileService.Release:output_type -> hearth.v1.ReleaseResponse
+	14, // 92: hearth.v1.ProfileService.Get:output_type -> hearth.v1.GetResponse
+	17, // 93: hearth.v1.ProfileService.Update:output_type -> hearth.v1.UpdateResponse
+	19, // 94: hearth.v1.ProfileService.Purchase:output_type -> hearth.v1.PurchaseResponse
+	22, // 95: hearth.v1.ProfileService.ListPurchases:output_type -> hearth.v1.ListPurchasesResponse
+	24, // 96: hearth.v1.ProfileService.Save:output_type -> hearth.v1.SaveResponse
+	26, // 97: hearth.v1.ProfileService.Delete:output_type -> hearth.v1.DeleteResponse
+	28, // 98: hearth.v1.ProfileService.Status:output_type -> hearth.v1.StatusResponse
+	30, // 99: hearth.v1.ProfileService.ListVersions:output_type -> hearth.v1.ListVersionsResponse
+	33, // 100: hearth.v1.ProfileService.GetVersion:output_type -> hearth.v1.GetVersionResponse
+	35, // 101: hearth.v1.ProfileService.Restore:output_type -> hearth.v1.RestoreResponse
+	37, // 102: hearth.v1.ProfileService.Watch:output_type -> hearth.v1.WatchEvent
+	41, // 103: hearth.v1.ProfileService.Batch:output_type -> hearth.v1.BatchResponse
+	45, // 104: hearth.v1.ProfileService.PollEvents:output_type -> hearth.v1.PollEventsResponse
+	89, // [89:105] is the sub-list for method output_type
+	73, // [73:89] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_hearth_v1_profile_proto_init() }
@@ -4017,7 +4069,7 @@ func file_hearth_v1_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hearth_v1_profile_proto_rawDesc), len(file_hearth_v1_profile_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
