@@ -12,9 +12,9 @@ import (
 
 // askOwnership sends the store an acquire for this profile.
 func (m *Machine) askOwnership() {
-	m.acquiring = true
-	m.acquireRetryAt = time.Time{}
-	m.out.Acquire = &AcquireCall{Create: m.create}
+	m.acq.inflight = true
+	m.acq.retryAt = time.Time{}
+	m.emit().Acquire = &AcquireCall{Create: m.acq.create}
 }
 
 // onAcquireDone handles the store's answer: ownership (load and serve), a
@@ -22,13 +22,16 @@ func (m *Machine) askOwnership() {
 // for a queued write), or another node still holding it (wait: a new owner
 // never reads a profile its previous owner may still write).
 func (m *Machine) onAcquireDone(now time.Time, e AcquireDone) {
-	m.acquiring = false
+	if m.acq == nil {
+		return // owned already: a stray answer
+	}
+	m.acq.inflight = false
 	if m.phase != phaseAcquiring {
 		// Passivated (a drain) while asking. Ownership we got after all is
 		// given back at once; nothing was loaded or changed.
 		if e.Err == nil {
 			m.epoch = e.Acquired.Epoch
-			m.out.Release = &ReleaseCall{Epoch: m.epoch}
+			m.emit().Release = &ReleaseCall{Epoch: m.epoch}
 			return // ReleaseDone finishes the passivation
 		}
 		if m.phase == phasePassivating {
@@ -40,11 +43,11 @@ func (m *Machine) onAcquireDone(now time.Time, e AcquireDone) {
 	switch {
 	case e.Err == nil:
 		m.onOwned(now, e.Acquired)
-	case errors.Is(e.Err, persistence.ErrNotFound) && !m.create:
+	case errors.Is(e.Err, persistence.ErrNotFound) && !m.acq.create:
 		m.onAbsent(now)
 	case errors.As(e.Err, &held):
-		m.held = held
-		m.waited = true
+		m.acq.held = held
+		m.acq.waited = true
 		m.waitAndAsk(now, min(max(held.Remaining(), time.Millisecond), m.cfg.Timing.HandoffPoll))
 	case errors.Is(e.Err, persistence.ErrLeaseExpired):
 		m.fail(errorf(codeUnavailable, "node %s lost its lease and cannot take profiles; retry on another node", m.cfg.NodeID))
@@ -52,7 +55,7 @@ func (m *Machine) onAcquireDone(now time.Time, e AcquireDone) {
 		m.fail(e.Err)
 	default:
 		m.cfg.Logger.Warn("acquire failed; asking again", "profile", m.key.String(), "err", e.Err)
-		m.held = nil
+		m.acq.held = nil
 		m.waitAndAsk(now, m.cfg.Timing.HandoffPoll)
 	}
 }
@@ -60,22 +63,22 @@ func (m *Machine) onAcquireDone(now time.Time, e AcquireDone) {
 // waitAndAsk asks the store again after d, unless that would pass
 // ActivationWait: then the activation gives up and its callers retry later.
 func (m *Machine) waitAndAsk(now time.Time, d time.Duration) {
-	deadline := m.acquireSince.Add(m.cfg.Timing.ActivationWait)
+	deadline := m.acq.since.Add(m.cfg.Timing.ActivationWait)
 	if now.Add(d).After(deadline) {
 		e := errorf(codeUnavailable, "could not take profile %s within %s: another node holds it", m.key, m.cfg.Timing.ActivationWait)
-		if m.held != nil {
-			e.RetryAfter = m.held.Remaining()
+		if m.acq.held != nil {
+			e.RetryAfter = m.acq.held.Remaining()
 		}
 		m.fail(e)
 		return
 	}
-	m.acquireRetryAt = now.Add(d)
+	m.acq.retryAt = now.Add(d)
 }
 
 // onOwnerReleased: the previous owner says it released the profile; ask
 // now instead of at the next poll.
 func (m *Machine) onOwnerReleased(time.Time) {
-	if m.phase == phaseAcquiring && !m.acquiring && !m.acquireRetryAt.IsZero() {
+	if m.phase == phaseAcquiring && !m.acq.inflight && !m.acq.retryAt.IsZero() {
 		m.askOwnership()
 	}
 }
@@ -86,7 +89,7 @@ func (m *Machine) onOwnerReleased(time.Time) {
 func (m *Machine) onAbsent(now time.Time) {
 	for _, r := range m.queue {
 		if Creates(r.Msg) {
-			m.create = true
+			m.acq.create = true
 			m.askOwnership()
 			return
 		}
@@ -106,13 +109,14 @@ func (m *Machine) onOwned(now time.Time, acq persistence.Acquired) {
 	if err := m.load(now, acq); err != nil {
 		// Give the profile back so a node that can read it (a newer schema)
 		// need not wait for this node's lease.
-		m.out.Release = &ReleaseCall{Epoch: m.epoch}
+		m.emit().Release = &ReleaseCall{Epoch: m.epoch}
 		m.fail(err)
 		return
 	}
-	if m.waited {
-		m.cfg.Metrics.HandoffWait.Observe(now.Sub(m.acquireSince).Seconds())
+	if m.acq.waited {
+		m.cfg.Metrics.HandoffWait.Observe(now.Sub(m.acq.since).Seconds())
 	}
+	m.acq = nil // owned: a resident profile carries no acquiring state
 	m.cfg.Metrics.Activations.WithLabelValues("ok").Inc()
 	m.cfg.Logger.Debug("activated", "profile", m.key.String(), "epoch", m.epoch, "previous_owner", acq.PreviousOwner,
 		"created", acq.Created, "seq", m.savedSeq, "version", m.version)

@@ -80,7 +80,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 }
 
 func TestRecordsSaveBoundAndCommit(t *testing.T) {
-	r := newRecords()
+	var r records
 	for i := range 5 {
 		r.add(&pendingRecord{key: string(rune('a' + i)), result: []byte{byte(i)}, version: int64(i + 1)})
 	}

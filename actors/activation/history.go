@@ -100,7 +100,7 @@ func (m *Machine) onDelete(now time.Time, r Request, msg *hearthv1.DeleteRequest
 		return
 	}
 	holder := m.holderFor(msg.GetSessionToken())
-	m.out.Delete = &DeleteCall{Epoch: m.epoch}
+	m.emit().Delete = &DeleteCall{Epoch: m.epoch}
 	m.park(r, nil, func(now time.Time, d ReadDone) {
 		switch {
 		case errors.Is(d.Err, persistence.ErrFenced):

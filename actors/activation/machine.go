@@ -3,6 +3,7 @@ package activation
 import (
 	"errors"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/hearth-profiles/hearth/actors/session"
@@ -32,13 +33,9 @@ type Machine struct {
 	phase     phase
 	endReason error // phaseEnded: what later requests are answered (nil: NotServing)
 
-	// Taking ownership.
-	create         bool
-	acquiring      bool      // an AcquireCall is in flight
-	acquireSince   time.Time // when this activation first asked
-	acquireRetryAt time.Time // when to ask again (zero: not waiting)
-	held           *persistence.HeldError
-	waited         bool
+	// acq is the state of taking ownership; nil once the profile is owned
+	// (a resident profile does not carry it).
+	acq *acquiring
 
 	// The profile.
 	epoch        int64
@@ -75,11 +72,33 @@ type Machine struct {
 	acquirers []acquireWaiter
 	lingerAt  time.Time
 
-	passivating       *passivation
-	passivateDeadline time.Time
+	passivating *passivation
 
-	out          Ready
+	// out accumulates what the current Step asks for; nil between steps
+	// (it comes from a pool, so an idle profile does not carry one).
+	out          *Ready
 	stoppingSent bool
+}
+
+// acquiring is an activation's state while it takes ownership.
+type acquiring struct {
+	create   bool
+	inflight bool      // an AcquireCall is in flight
+	since    time.Time // when this activation first asked
+	retryAt  time.Time // when to ask again (zero: not waiting)
+	held     *persistence.HeldError
+	waited   bool
+}
+
+// readyPool recycles the Ready an activation fills during a Step.
+var readyPool = sync.Pool{New: func() any { return new(Ready) }}
+
+// emit is the Ready being filled by this Step.
+func (m *Machine) emit() *Ready {
+	if m.out == nil {
+		m.out = readyPool.Get().(*Ready)
+	}
+	return m.out
 }
 
 // New starts an activation of key: its first Ready asks the store for
@@ -89,9 +108,8 @@ func New(cfg *Config, key persistence.ProfileKey, ns *Namespace, now time.Time, 
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key.String()))
 	m := &Machine{
-		cfg: cfg, key: key, ns: ns, jitter: h.Sum64(),
-		create: create, acquireSince: now, lastActivity: now,
-		records: newRecords(),
+		cfg: cfg, key: key, ns: ns, jitter: h.Sum64(), lastActivity: now,
+		acq: &acquiring{create: create, since: now},
 	}
 	m.cfg.Metrics.Loaded.Inc()
 	m.askOwnership()
@@ -125,9 +143,14 @@ func (m *Machine) Step(now time.Time, ev Event) {
 
 // Ready returns what the shell must do now and forgets it.
 func (m *Machine) Ready() Ready {
-	r := m.out
+	var r Ready
+	if m.out != nil {
+		r = *m.out
+		*m.out = Ready{}
+		readyPool.Put(m.out)
+		m.out = nil
+	}
 	r.WakeAt = m.wakeAt()
-	m.out = Ready{}
 	return r
 }
 
@@ -144,7 +167,7 @@ func (m *Machine) reply(to any, msg any) {
 	if to == nil || msg == nil {
 		return
 	}
-	m.out.Replies = append(m.out.Replies, Reply{To: to, Msg: msg})
+	m.emit().Replies = append(m.emit().Replies, Reply{To: to, Msg: msg})
 }
 
 func (m *Machine) replyError(r Request, err error) {
@@ -160,7 +183,7 @@ func (m *Machine) publish(ev *hearthv1.WatchEvent) {
 	if ev.Version == 0 {
 		ev.Version = m.version
 	}
-	m.out.Events = append(m.out.Events, ev)
+	m.emit().Events = append(m.emit().Events, ev)
 }
 
 // EventSeq is the sequence number of the last event published.
@@ -192,7 +215,7 @@ func (m *Machine) changed(now time.Time) {
 func (m *Machine) stopServing() {
 	if !m.stoppingSent {
 		m.stoppingSent = true
-		m.out.Stopping = true
+		m.emit().Stopping = true
 	}
 }
 

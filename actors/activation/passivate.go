@@ -10,8 +10,9 @@ import (
 
 // passivation is an activation's orderly end: save, release ownership, stop.
 type passivation struct {
-	reason  string
-	waiters []any // Passivate callers
+	reason   string
+	waiters  []any     // Passivate callers
+	deadline time.Time // when an unfinished final save is abandoned
 }
 
 func (m *Machine) onPassivate(now time.Time, e Passivate) {
@@ -30,8 +31,8 @@ func (m *Machine) onPassivate(now time.Time, e Passivate) {
 		m.phase = phasePassivating
 		m.stopServing()
 		m.turnAway("passivating")
-		m.passivateDeadline = now.Add(m.cfg.Timing.PassivateTimeout)
-		if !m.acquiring {
+		m.passivating.deadline = now.Add(m.cfg.Timing.PassivateTimeout)
+		if !m.acq.inflight {
 			m.finishPassivation(now, false)
 		}
 	default:
@@ -73,7 +74,7 @@ func (m *Machine) beginPassivation(now time.Time, reason string, replyTo any) {
 	m.stopServing()
 	m.turnAway("passivating")
 	m.lingerAt, m.autosaveAt = time.Time{}, time.Time{}
-	m.passivateDeadline = now.Add(m.cfg.Timing.PassivateTimeout)
+	m.passivating.deadline = now.Add(m.cfg.Timing.PassivateTimeout)
 	if p := m.parked; p != nil {
 		if p.write {
 			return // a delete in flight finishes first; its answer ends or saves
@@ -92,7 +93,7 @@ func (m *Machine) finishPassivation(now time.Time, handedOff bool) {
 	for _, w := range p.waiters {
 		m.reply(w, &hearthv1.PassivateResponse{SavedSeq: m.savedSeq})
 	}
-	m.out.HandedOff = handedOff
+	m.emit().HandedOff = handedOff
 	m.end(now, errNotServing)
 }
 
@@ -119,7 +120,7 @@ func (m *Machine) abandon(now time.Time) {
 	m.cfg.Logger.Error("final save did not commit in time; unsaved changes are lost", "profile", m.key.String(),
 		"saved_seq", m.savedSeq, "version", m.version, "saved_version", m.savedVersion)
 	if m.epoch != 0 {
-		m.out.Release = &ReleaseCall{Epoch: m.epoch}
+		m.emit().Release = &ReleaseCall{Epoch: m.epoch}
 	}
 	err := errorf(codeUnavailable, "profile %s could not be saved before it stopped", m.key)
 	m.cfg.Metrics.Passivations.WithLabelValues("abandoned").Inc()
@@ -178,7 +179,7 @@ func (m *Machine) endNow(reason error) {
 	m.phase = phaseEnded
 	m.endReason = reason
 	m.stopServing()
-	m.out.Stop = true
+	m.emit().Stop = true
 	for _, r := range m.queue {
 		m.replyEnded(r)
 	}

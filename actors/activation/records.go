@@ -38,9 +38,8 @@ type records struct {
 	recentOrder []string // FIFO of recent's keys
 }
 
-func newRecords() records {
-	return records{byKey: make(map[string]*pendingRecord), recent: make(map[string][]byte)}
-}
+// The zero records is empty and allocates nothing: most resident profiles
+// have no idempotency keys in flight.
 
 // lookup finds a key in memory: pending (not yet durable) or recently
 // committed.
@@ -55,6 +54,9 @@ func (r *records) lookup(key string) (result []byte, pending *pendingRecord, fou
 }
 
 func (r *records) add(p *pendingRecord) {
+	if r.byKey == nil {
+		r.byKey = make(map[string]*pendingRecord)
+	}
 	r.pending = append(r.pending, p)
 	r.byKey[p.key] = p
 }
@@ -84,12 +86,18 @@ func (r *records) committed(n int) {
 		r.remember(p.key, p.result)
 	}
 	r.pending = append(r.pending[:0:0], r.pending[n:]...)
+	if len(r.pending) == 0 {
+		r.pending, r.byKey = nil, nil
+	}
 }
 
 // remember keeps a committed result in the bounded recent memory.
 func (r *records) remember(key string, result []byte) {
 	if _, ok := r.recent[key]; ok {
 		return
+	}
+	if r.recent == nil {
+		r.recent = make(map[string][]byte)
 	}
 	if len(r.recentOrder) >= recentRecords {
 		delete(r.recent, r.recentOrder[0])

@@ -108,7 +108,7 @@ func (m *Machine) park(r Request, call *ReadCall, resume func(now time.Time, d R
 	m.parked = &parked{req: r, readNo: m.readNo, resume: resume, write: call == nil}
 	if call != nil {
 		call.No = m.readNo
-		m.out.Reads = append(m.out.Reads, *call)
+		m.emit().Reads = append(m.emit().Reads, *call)
 	}
 }
 

@@ -59,7 +59,7 @@ func (m *Machine) flush(now time.Time) {
 		m.autosaveAt = time.Time{}
 		m.settleWaiters(now)
 		if m.passivating != nil {
-			m.out.Release = &ReleaseCall{Epoch: m.epoch}
+			m.emit().Release = &ReleaseCall{Epoch: m.epoch}
 		}
 		return
 	}
@@ -91,7 +91,7 @@ func (m *Machine) flush(now time.Time) {
 	if history == (persistence.Retention{}) {
 		history = DefaultHistory
 	}
-	m.out.Save = &SaveCall{No: in.no, Row: persistence.SaveRow{
+	m.emit().Save = &SaveCall{No: in.no, Row: persistence.SaveRow{
 		Key:           m.key,
 		Epoch:         m.epoch,
 		Seq:           in.seq,
@@ -167,8 +167,17 @@ func (m *Machine) settleWaiters(now time.Time) {
 		}
 		kept = append(kept, w)
 	}
+	m.keepWaiters(kept)
+}
+
+// keepWaiters installs the waiters still waiting, dropping the slice when
+// none is (an idle profile carries no buffer).
+func (m *Machine) keepWaiters(kept []saveWaiter) {
 	clear(m.waiters[len(kept):])
 	m.waiters = kept
+	if len(kept) == 0 {
+		m.waiters = nil
+	}
 }
 
 // failWaiters answers, with err, every waiter that the save numbered upTo
@@ -182,6 +191,5 @@ func (m *Machine) failWaiters(upTo uint64, err error) {
 		}
 		kept = append(kept, w)
 	}
-	clear(m.waiters[len(kept):])
-	m.waiters = kept
+	m.keepWaiters(kept)
 }

@@ -137,6 +137,9 @@ func (m *Machine) serveAcquirers(now time.Time) {
 	}
 	clear(m.acquirers[len(kept):])
 	m.acquirers = kept
+	if len(kept) == 0 {
+		m.acquirers = nil
+	}
 }
 
 // lapseSession ends a session whose TTL passed without renewal.

@@ -1,6 +1,9 @@
 package activation
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // The machine keeps its deadlines as instants and asks the shell, through
 // Ready.WakeAt, to Tick it at the earliest one. There are no timers per
@@ -18,8 +21,8 @@ func (m *Machine) wakeAt() time.Time {
 	}
 	switch m.phase {
 	case phaseAcquiring:
-		if !m.acquiring {
-			early(m.acquireRetryAt)
+		if !m.acq.inflight {
+			early(m.acq.retryAt)
 		}
 	case phaseActive:
 		early(m.autosaveAt)
@@ -39,7 +42,7 @@ func (m *Machine) wakeAt() time.Time {
 		}
 	case phasePassivating:
 		early(m.saveRetryAt)
-		early(m.passivateDeadline)
+		early(m.passivating.deadline)
 	}
 	return at
 }
@@ -51,13 +54,13 @@ func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
 func (m *Machine) onTick(now time.Time) {
 	switch m.phase {
 	case phaseAcquiring:
-		if !m.acquiring && due(m.acquireRetryAt, now) {
+		if !m.acq.inflight && due(m.acq.retryAt, now) {
 			m.askOwnership()
 		}
 	case phaseActive:
 		m.tickActive(now)
 	case phasePassivating:
-		if due(m.passivateDeadline, now) {
+		if due(m.passivating.deadline, now) {
 			m.abandon(now)
 			return
 		}
@@ -118,8 +121,12 @@ func (m *Machine) compactable() bool {
 // compact keeps only the document's JSON; the next request that needs its
 // values decodes it again.
 func (m *Machine) compact() {
-	if _, err := m.encoded(); err != nil {
+	b, err := m.encoded()
+	if err != nil {
 		return // keep the decoded form; it stays usable
+	}
+	if cap(b) > len(b)+len(b)/8 {
+		m.docBytes = bytes.Clone(b) // the encoder's spare capacity, kept for hours otherwise
 	}
 	m.doc = nil
 }

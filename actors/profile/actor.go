@@ -78,6 +78,9 @@ type shell struct {
 	log  *eventLog
 }
 
+// wakeUp is the scheduler's call: the activation asked to be woken now.
+func (s *shell) wakeUp() { s.h.system.Root.Send(s.self, tick{}) }
+
 // Receive turns a mailbox message into a machine event and performs what
 // the machine then asks for.
 func (s *shell) Receive(c actor.Context) {
@@ -85,7 +88,7 @@ func (s *shell) Receive(c actor.Context) {
 	switch msg := c.Message().(type) {
 	case *actor.Started:
 		s.self = c.Self()
-		s.wake = wakeEntry{index: -1, fire: func() { s.h.system.Root.Send(s.self, tick{}) }}
+		s.wake = wakeEntry{index: -1, target: s}
 		s.m = activation.New(s.h.acfg, s.e.key, s.ns, now, s.create)
 	case *request:
 		s.m.Step(now, activation.Request{ReplyTo: msg.replyTo, Msg: msg.msg, Deadline: msg.deadline})

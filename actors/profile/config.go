@@ -57,7 +57,7 @@ type Config struct {
 	StoreTimeout time.Duration
 	// ActivationBatch caps the profiles acquired in one store transaction
 	// (default 100); ActivationWriters is how many such transactions may
-	// be in flight at once (default 4).
+	// be in flight at once (default 1).
 	ActivationBatch   int
 	ActivationWriters int
 	// EventBuffer is how many events a polled profile keeps for long polls
@@ -110,7 +110,12 @@ func (c Config) withDefaults() (Config, activation.Config, error) {
 		c.ActivationBatch = max
 	}
 	if c.ActivationWriters <= 0 {
-		c.ActivationWriters = 4
+		// One: on PostgreSQL, concurrent batches that insert new profiles
+		// conflict through predicate locks on shared index pages
+		// (measured: 4 writers loaded 1.7k profiles/s with retries, 1
+		// writer 2.1k/s without); CockroachDB locks rows, and a cluster
+		// of nodes has one writer each anyway.
+		c.ActivationWriters = 1
 	}
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = 256

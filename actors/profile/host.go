@@ -42,6 +42,7 @@ type Host struct {
 	mu         sync.Mutex
 	entries    map[persistence.ProfileKey]*entry
 	namespaces map[string]*activation.Namespace
+	unknownNS  *activation.Namespace // served when AllowUnknownNamespaces
 	draining   bool
 	// spawning is the shell being spawned, read by the shared producer
 	// (protoactor calls it inside Spawn, under mu): one Props for every
@@ -93,6 +94,7 @@ func NewHost(system *actor.ActorSystem, cfg Config) (*Host, error) {
 		events:     newEventHub(c.Clock, c.EventBuffer, 2*c.MaxPollWait),
 		entries:    make(map[persistence.ProfileKey]*entry),
 		namespaces: make(map[string]*activation.Namespace, len(c.Namespaces)),
+		unknownNS:  &activation.Namespace{},
 	}
 	for name, ns := range c.Namespaces {
 		h.namespaces[name] = &ns
@@ -228,7 +230,7 @@ func (h *Host) namespace(name string) (*activation.Namespace, bool) {
 		return ns, true
 	}
 	if h.cfg.AllowUnknownNamespaces {
-		return &activation.Namespace{}, true
+		return h.unknownNS, true
 	}
 	return nil, false
 }

@@ -25,10 +25,13 @@ type scheduler struct {
 // wakeEntry is one activation's place in the scheduler. It belongs to the
 // activation, which is the only one to Set it.
 type wakeEntry struct {
-	at    time.Time
-	index int // in the heap; -1 when not scheduled
-	fire  func()
+	at     time.Time
+	index  int // in the heap; -1 when not scheduled
+	target waker
 }
+
+// waker is what a due entry wakes.
+type waker interface{ wakeUp() }
 
 func newScheduler(clock clockwork.Clock) *scheduler {
 	return &scheduler{clock: clock}
@@ -76,17 +79,17 @@ func (s *scheduler) arm() {
 // run fires every due entry and re-arms for the next.
 func (s *scheduler) run() {
 	now := s.clock.Now()
-	var due []func()
+	var due []waker
 	s.mu.Lock()
 	s.next = time.Time{}
 	for len(s.items) > 0 && !s.items[0].at.After(now) {
 		e := heap.Pop(&s.items).(*wakeEntry)
-		due = append(due, e.fire)
+		due = append(due, e.target)
 	}
 	s.arm()
 	s.mu.Unlock()
-	for _, f := range due {
-		f()
+	for _, w := range due {
+		w.wakeUp()
 	}
 }
 
@@ -132,4 +135,14 @@ func (h *wakeHeap) Pop() any {
 	e.index = -1
 	*h = old[:len(old)-1]
 	return e
+}
+
+// nextAt is the earliest scheduled instant (zero when none).
+func (s *scheduler) nextAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.items) == 0 {
+		return time.Time{}
+	}
+	return s.items[0].at
 }
