@@ -119,8 +119,15 @@ export class HearthClient {
     this.sleep = options.sleep ?? sleep;
   }
 
-  /** Begins (or, with the same sessionId, resumes) a session on a profile. */
-  acquire(req: MessageInitShape<typeof AcquireRequestSchema>, call?: CallOptions): Promise<AcquireResponse> {
+  /**
+   * Begins (or, with the same sessionId, resumes) a session on a profile.
+   * In WAIT mode the call's deadline is extended by the wait (the node's
+   * default, 30 s, for waitMs 0), so waiting is not cut short by it.
+   */
+  acquire(req: MessageInitShape<typeof AcquireRequestSchema>, call: CallOptions = {}): Promise<AcquireResponse> {
+    if (req.mode === AcquireMode.WAIT) {
+      call = { ...call, timeoutMs: (call.timeoutMs ?? this.timeoutMs) + (req.waitMs || 30_000) };
+    }
     return this.call((o) => this.raw.acquire(req, o), call);
   }
 

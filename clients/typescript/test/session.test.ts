@@ -60,6 +60,17 @@ test("a durable update is acknowledged after its save committed", async () => {
   await s.release();
 });
 
+test("an acquire in WAIT mode may wait past the call's own timeout", async () => {
+  const client = nodeClient({ timeoutMs: 100 });
+  const profile = freshProfile("wait");
+  const holder = await client.acquireSession(profile, "server-a:leaving");
+  const released = new Promise((resolve) => setTimeout(resolve, 300)).then(() => holder.release());
+  const s = await client.acquireSession(profile, "server-b:waiting", { mode: "wait", waitMs: 10_000 });
+  assert.equal(s.previousSession, "", "taken after a release, not stolen");
+  await released;
+  await s.release();
+});
+
 test("gRPC over HTTP/2 reaches the same node", async () => {
   const client = nodeClient({ protocol: "grpc" });
   const profile = freshProfile("grpc");
