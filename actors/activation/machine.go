@@ -186,6 +186,9 @@ func (m *Machine) publish(ev *hearthv1.WatchEvent) {
 	m.emit().Events = append(m.emit().Events, ev)
 }
 
+// Version is the document version.
+func (m *Machine) Version() int64 { return m.version }
+
 // EventSeq is the sequence number of the last event published.
 func (m *Machine) EventSeq() int64 { return m.eventSeq }
 

@@ -16,7 +16,7 @@ func (m *Machine) onGet(r Request, msg *hearthv1.GetRequest) {
 			m.replyError(r, err)
 			return
 		}
-		m.reply(r.ReplyTo, &hearthv1.GetResponse{Value: string(doc), Version: m.version})
+		m.reply(r.ReplyTo, &hearthv1.GetResponse{Value: string(doc), Version: m.version, EventCursor: m.cursorHere()})
 		return
 	}
 	if p, err := document.ParsePointer(msg.GetPath()); err != nil {
@@ -43,7 +43,7 @@ func (m *Machine) onGet(r Request, msg *hearthv1.GetRequest) {
 		m.replyError(r, err)
 		return
 	}
-	m.reply(r.ReplyTo, &hearthv1.GetResponse{Value: string(b), Version: m.version})
+	m.reply(r.ReplyTo, &hearthv1.GetResponse{Value: string(b), Version: m.version, EventCursor: m.cursorHere()})
 }
 
 func (m *Machine) onStatus(now time.Time, r Request) {

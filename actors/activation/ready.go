@@ -26,6 +26,9 @@ type Ready struct {
 	HandedOff bool
 	// Stop: the activation has ended; stop the actor after the replies.
 	Stop bool
+	// Followed: an answer handed out an event cursor, so the profile's
+	// events must be kept from now on for the poller that will use it.
+	Followed bool
 	// WakeAt is when to Tick the machine next; zero means never.
 	WakeAt time.Time
 }

@@ -1,6 +1,7 @@
 package activation
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hearth-profiles/hearth/actors/session"
@@ -98,6 +99,7 @@ func (m *Machine) tryAcquire(now time.Time, msg *hearthv1.AcquireRequest, mode s
 		PreviousSession: res.Previous,
 		SchemaVersion:   m.schema,
 		SessionTtlMs:    uint32(m.cfg.Timing.SessionTTL.Milliseconds()),
+		EventCursor:     m.cursorHere(),
 	}, res, nil
 }
 
@@ -202,6 +204,13 @@ func (m *Machine) onRelease(now time.Time, r Request, msg *hearthv1.ReleaseReque
 	m.lapseSession(now)
 	holder := m.sess.Holder
 	st, err := m.sess.Release(msg.GetSessionToken(), now)
+	var stale *session.StaleError
+	if errors.As(err, &stale) && stale.Reason == session.ReasonReleased {
+		// A retried Release whose first attempt released the session: the
+		// same answer, once what it released is saved.
+		m.addWaiter(now, saveWaiter{to: r.ReplyTo, version: m.version, answer: m.releaseAnswer})
+		return
+	}
 	if err != nil {
 		m.replyError(r, err)
 		return
@@ -212,13 +221,16 @@ func (m *Machine) onRelease(now time.Time, r Request, msg *hearthv1.ReleaseReque
 	m.cfg.Metrics.SessionEvents.WithLabelValues("released").Inc()
 	m.publish(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_SESSION_RELEASED, SessionId: holder})
 	m.serveAcquirers(now)
-	m.addWaiter(now, saveWaiter{to: r.ReplyTo, version: m.version, answer: func(err error) any {
-		if err != nil {
-			return &hearthv1.ReleaseResponse{Error: protoErr(err)}
-		}
-		return &hearthv1.ReleaseResponse{Version: m.savedVersion, SavedSeq: m.savedSeq}
-	}})
+	m.addWaiter(now, saveWaiter{to: r.ReplyTo, version: m.version, answer: m.releaseAnswer})
 	m.lingerIfFree(now)
+}
+
+// releaseAnswer answers a Release once the save holding it committed.
+func (m *Machine) releaseAnswer(err error) any {
+	if err != nil {
+		return &hearthv1.ReleaseResponse{Error: protoErr(err)}
+	}
+	return &hearthv1.ReleaseResponse{Version: m.savedVersion, SavedSeq: m.savedSeq}
 }
 
 // lingerIfFree starts the linger after which a profile without a session

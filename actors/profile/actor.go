@@ -130,7 +130,19 @@ func (s *shell) Receive(c actor.Context) {
 func (s *shell) perform(c actor.Context) {
 	r := s.m.Ready()
 	if s.log == nil && s.m.Epoch() != 0 {
-		s.log = s.h.events.open(s.e.key, s.m.Epoch(), s.m.EventSeq()-int64(len(r.Events)))
+		seq, version := s.m.EventSeq(), s.m.Version()
+		if len(r.Events) > 0 {
+			// The log starts before this step's events.
+			first := r.Events[0]
+			seq, version = first.GetSeq()-1, first.GetVersion()
+			if k := first.GetKind(); k == hearthv1.WatchEventKind_WATCH_EVENT_KIND_UPDATED || k == hearthv1.WatchEventKind_WATCH_EVENT_KIND_RESTORED {
+				version--
+			}
+		}
+		s.log = s.h.events.open(s.e.key, s.m.Epoch(), seq, version)
+	}
+	if r.Followed && s.log != nil {
+		s.h.events.follow(s.log)
 	}
 	for _, rp := range r.Replies {
 		s.answer(rp)

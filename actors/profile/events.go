@@ -2,14 +2,13 @@ package profile
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/hearth-profiles/hearth/actors/activation"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 	"github.com/hearth-profiles/hearth/persistence"
 )
@@ -32,15 +31,20 @@ type eventHub struct {
 
 	mu   sync.Mutex
 	logs map[persistence.ProfileKey]*eventLog
+	// ended keeps the logs of activations that ended, for linger, so a
+	// poller still gets the last events and ENDED; endedOrder prunes them.
+	ended      map[persistence.ProfileKey]*eventLog
+	endedOrder []endedLog
 
 	waiting atomic.Int64 // polls waiting for an event
 }
 
 // eventLog is one activation's events. Guarded by the hub's mutex.
 type eventLog struct {
-	key   persistence.ProfileKey
-	epoch int64
-	head  int64 // seq of the last event published
+	key     persistence.ProfileKey
+	epoch   int64
+	head    int64 // seq of the last event published
+	version int64 // the document version after the last event
 
 	// buf holds events with seq in [from, head] while buffering; nil when
 	// nobody polled since polledUntil.
@@ -76,14 +80,20 @@ func (s *watchSub) deliver(ev *hearthv1.WatchEvent) {
 	}
 }
 
+type endedLog struct {
+	log *eventLog
+	at  time.Time
+}
+
 func newEventHub(clock clockwork.Clock, keep int, linger time.Duration) *eventHub {
-	return &eventHub{clock: clock, keep: keep, linger: linger, logs: make(map[persistence.ProfileKey]*eventLog)}
+	return &eventHub{clock: clock, keep: keep, linger: linger,
+		logs: make(map[persistence.ProfileKey]*eventLog), ended: make(map[persistence.ProfileKey]*eventLog)}
 }
 
 // open starts key's log for the activation holding epoch, whose events so
-// far end at seq.
-func (h *eventHub) open(key persistence.ProfileKey, epoch, seq int64) *eventLog {
-	l := &eventLog{key: key, epoch: epoch, head: seq, from: seq + 1}
+// far end at seq, with the document at version.
+func (h *eventHub) open(key persistence.ProfileKey, epoch, seq, version int64) *eventLog {
+	l := &eventLog{key: key, epoch: epoch, head: seq, from: seq + 1, version: version}
 	h.mu.Lock()
 	if old := h.logs[key]; old != nil {
 		// The previous activation's log; it has ended (the Host never runs
@@ -108,6 +118,7 @@ func (h *eventHub) publish(l *eventLog, events []*hearthv1.WatchEvent) {
 	}
 	for _, ev := range events {
 		l.head = ev.GetSeq()
+		l.version = ev.GetVersion()
 		if l.buf != nil {
 			l.buf = append(l.buf, ev)
 			if over := len(l.buf) - h.keep; over > 0 {
@@ -133,6 +144,25 @@ func (l *eventLog) wakeLocked() {
 		}
 	}
 	l.waiters = nil
+}
+
+// follow keeps the log's events from now on: an answer handed out a cursor
+// that a poll will use.
+func (h *eventHub) follow(l *eventLog) {
+	now := h.clock.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l.startBuffer(now, h.linger)
+}
+
+// startBuffer keeps the log's events (from its head on, if it kept none)
+// until linger after now. Called with the hub's mutex held.
+func (l *eventLog) startBuffer(now time.Time, linger time.Duration) {
+	l.polledUntil = now.Add(linger)
+	if l.buf == nil {
+		l.buf = make([]*hearthv1.WatchEvent, 0, 4)
+		l.from = l.head + 1
+	}
 }
 
 // subscribe adds a Watch stream to the log.
@@ -179,21 +209,21 @@ func (h *eventHub) endLocked(l *eventLog) {
 	if h.logs[l.key] == l {
 		delete(h.logs, l.key)
 	}
-}
-
-// cursor encodes a position.
-func formatCursor(epoch, seq int64) string {
-	return strconv.FormatInt(epoch, 10) + "." + strconv.FormatInt(seq, 10)
-}
-
-func parseCursor(c string) (epoch, seq int64, ok bool) {
-	e, s, found := strings.Cut(c, ".")
-	if !found {
-		return 0, 0, false
+	// Keep it a while for pollers that follow it (its events end with
+	// ENDED), and forget the ones ended longer ago.
+	now := h.clock.Now()
+	if l.buf != nil {
+		h.ended[l.key] = l
+		h.endedOrder = append(h.endedOrder, endedLog{log: l, at: now})
 	}
-	epoch, err1 := strconv.ParseInt(e, 10, 64)
-	seq, err2 := strconv.ParseInt(s, 10, 64)
-	return epoch, seq, err1 == nil && err2 == nil && epoch > 0 && seq >= 0
+	for len(h.endedOrder) > 0 && now.Sub(h.endedOrder[0].at) > h.linger {
+		old := h.endedOrder[0].log
+		if h.ended[old.key] == old {
+			delete(h.ended, old.key)
+		}
+		h.endedOrder[0] = endedLog{}
+		h.endedOrder = h.endedOrder[1:]
+	}
 }
 
 // poll answers a PollEvents request from this node's logs, waiting up to
@@ -234,34 +264,38 @@ func (h *eventHub) collect(keys []persistence.ProfileKey, cursors []*hearthv1.Ev
 	for i, c := range cursors {
 		pe := &hearthv1.ProfileEvents{Profile: c.GetProfile()}
 		out[i] = pe
+		epoch, seq, ok := activation.ParseCursor(c.GetCursor())
 		l := h.logs[keys[i]]
 		if l == nil {
 			// Not loaded here: nothing can happen to it until a request
-			// activates it. A poller holding a cursor may have missed
-			// events of the activation that ended.
+			// activates it. A poller following the activation that ended
+			// gets its last events and ENDED; a poller whose cursor cannot
+			// be served may have missed events.
+			if e := h.ended[keys[i]]; e != nil && ok && epoch == e.epoch && seq+1 >= e.from && seq <= e.head {
+				if seq < e.head {
+					pe.Events = e.since(seq)
+					news = true
+				}
+				continue // cursor "": follow the next activation from its start
+			}
 			pe.Resync = c.GetCursor() != ""
 			news = news || pe.Resync
 			continue
 		}
 		pe.Loaded = true
 		logs = append(logs, l)
-		l.polledUntil = now.Add(h.linger)
-		if l.buf == nil {
-			l.buf = make([]*hearthv1.WatchEvent, 0, 4)
-			l.from = l.head + 1
-		}
-		pe.Cursor = formatCursor(l.epoch, l.head)
+		l.startBuffer(now, h.linger)
+		pe.Cursor = activation.Cursor(l.epoch, l.head)
+		pe.Version = l.version
 		if c.GetCursor() == "" {
 			continue // starts from now
 		}
-		epoch, seq, ok := parseCursor(c.GetCursor())
 		switch {
 		case !ok || epoch != l.epoch || seq > l.head || seq+1 < l.from:
 			pe.Resync = true
 			news = true
 		case seq < l.head:
-			start := int(seq + 1 - l.from)
-			pe.Events = append([]*hearthv1.WatchEvent(nil), l.buf[start:]...)
+			pe.Events = l.since(seq)
 			news = true
 		}
 	}
@@ -271,6 +305,11 @@ func (h *eventHub) collect(keys []persistence.ProfileKey, cursors []*hearthv1.Ev
 		}
 	}
 	return out, news
+}
+
+// since copies the buffered events after seq (which must be buffered).
+func (l *eventLog) since(seq int64) []*hearthv1.WatchEvent {
+	return append([]*hearthv1.WatchEvent(nil), l.buf[int(seq+1-l.from):]...)
 }
 
 // forget removes a finished poll's wake-up channel from the logs.

@@ -642,7 +642,10 @@ type AcquireResponse struct {
 	// The document's schema version after migrations.
 	SchemaVersion int64 `protobuf:"varint,7,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	// How long the session lasts without a request or heartbeat.
-	SessionTtlMs  uint32 `protobuf:"varint,8,opt,name=session_ttl_ms,json=sessionTtlMs,proto3" json:"session_ttl_ms,omitempty"`
+	SessionTtlMs uint32 `protobuf:"varint,8,opt,name=session_ttl_ms,json=sessionTtlMs,proto3" json:"session_ttl_ms,omitempty"`
+	// Poll events from here (PollEvents) to learn of every change after this
+	// answer, with no gap.
+	EventCursor   string `protobuf:"bytes,9,opt,name=event_cursor,json=eventCursor,proto3" json:"event_cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +734,13 @@ func (x *AcquireResponse) GetSessionTtlMs() uint32 {
 		return x.SessionTtlMs
 	}
 	return 0
+}
+
+func (x *AcquireResponse) GetEventCursor() string {
+	if x != nil {
+		return x.EventCursor
+	}
+	return ""
 }
 
 type HeartbeatRequest struct {
@@ -1008,8 +1018,11 @@ type GetResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	// The value at path (JSON text).
-	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	Version       int64  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Value   string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Version int64  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Poll events from here (PollEvents) to learn of every change after this
+	// read, with no gap.
+	EventCursor   string `protobuf:"bytes,4,opt,name=event_cursor,json=eventCursor,proto3" json:"event_cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1063,6 +1076,13 @@ func (x *GetResponse) GetVersion() int64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *GetResponse) GetEventCursor() string {
+	if x != nil {
+		return x.EventCursor
+	}
+	return ""
 }
 
 type Operation struct {
@@ -3186,8 +3206,11 @@ type ProfileEvents struct {
 	Resync bool `protobuf:"varint,4,opt,name=resync,proto3" json:"resync,omitempty"`
 	// False when no node has the profile loaded now: nothing can happen to
 	// it until a request activates it.
-	Loaded        bool   `protobuf:"varint,5,opt,name=loaded,proto3" json:"loaded,omitempty"`
-	Error         *Error `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	Loaded bool   `protobuf:"varint,5,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	Error  *Error `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	// The document version as of cursor (after the events above): a client
+	// that holds this version has missed nothing.
+	Version       int64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3262,6 +3285,13 @@ func (x *ProfileEvents) GetError() *Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *ProfileEvents) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type PollEventsResponse struct {
@@ -3579,7 +3609,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12*\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x16.hearth.v1.AcquireModeR\x04mode\x12\x17\n" +
-	"\await_ms\x18\x04 \x01(\rR\x06waitMs\"\xa4\x02\n" +
+	"\await_ms\x18\x04 \x01(\rR\x06waitMs\"\xc7\x02\n" +
 	"\x0fAcquireResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x1a\n" +
 	"\bdocument\x18\x02 \x01(\tR\bdocument\x12\x18\n" +
@@ -3588,7 +3618,8 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x06reused\x18\x05 \x01(\bR\x06reused\x12)\n" +
 	"\x10previous_session\x18\x06 \x01(\tR\x0fpreviousSession\x12%\n" +
 	"\x0eschema_version\x18\a \x01(\x03R\rschemaVersion\x12$\n" +
-	"\x0esession_ttl_ms\x18\b \x01(\rR\fsessionTtlMs\"h\n" +
+	"\x0esession_ttl_ms\x18\b \x01(\rR\fsessionTtlMs\x12!\n" +
+	"\fevent_cursor\x18\t \x01(\tR\veventCursor\"h\n" +
 	"\x10HeartbeatRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12#\n" +
 	"\rsession_token\x18\x02 \x01(\tR\fsessionToken\"a\n" +
@@ -3605,11 +3636,12 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\n" +
 	"GetRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12\x12\n" +
-	"\x04path\x18\x02 \x01(\tR\x04path\"e\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"\x88\x01\n" +
 	"\vGetResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x03R\aversion\"c\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\x12!\n" +
+	"\fevent_cursor\x18\x04 \x01(\tR\veventCursor\"c\n" +
 	"\tOperation\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.hearth.v1.OperationKindR\x04kind\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
@@ -3765,14 +3797,15 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"^\n" +
 	"\x11PollEventsRequest\x120\n" +
 	"\acursors\x18\x01 \x03(\v2\x16.hearth.v1.EventCursorR\acursors\x12\x17\n" +
-	"\await_ms\x18\x02 \x01(\rR\x06waitMs\"\xdf\x01\n" +
+	"\await_ms\x18\x02 \x01(\rR\x06waitMs\"\xf9\x01\n" +
 	"\rProfileEvents\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12-\n" +
 	"\x06events\x18\x02 \x03(\v2\x15.hearth.v1.WatchEventR\x06events\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x16\n" +
 	"\x06resync\x18\x04 \x01(\bR\x06resync\x12\x16\n" +
 	"\x06loaded\x18\x05 \x01(\bR\x06loaded\x12&\n" +
-	"\x05error\x18\x06 \x01(\v2\x10.hearth.v1.ErrorR\x05error\"r\n" +
+	"\x05error\x18\x06 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x18\n" +
+	"\aversion\x18\a \x01(\x03R\aversion\"r\n" +
 	"\x12PollEventsResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x124\n" +
 	"\bprofiles\x18\x02 \x03(\v2\x18.hearth.v1.ProfileEventsR\bprofiles\"\x85\x01\n" +
