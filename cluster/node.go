@@ -141,11 +141,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 		n.closeAll()
 		return nil, err
 	}
-	// No ReadTimeout or WriteTimeout on the server: either would end Watch
-	// streams and long Acquire waits. BodyDeadline bounds the body instead.
+	// ReadTimeout bounds reading a whole request, body included (a client
+	// that stalls mid-body gets 408); net/http lifts it once the body is
+	// in, so Watch streams and long Acquire waits are not cut. No
+	// WriteTimeout, which would cut them.
 	n.server = &http.Server{
-		Handler:           gateway.BodyDeadline(cfg.Gateway.ReadTimeout, mux),
+		Handler:           mux,
 		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Gateway.ReadTimeout,
 		IdleTimeout:       cfg.Gateway.IdleTimeout,
 	}
 	// Unencrypted HTTP/2 (h2c) serves gRPC clients; HTTP/1.1 serves JSON.

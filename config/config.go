@@ -70,9 +70,9 @@ type GatewayConfig struct {
 	// request one node forwards to another.
 	MaxBodyBytes int `koanf:"max_body_bytes"`
 	// ReadHeaderTimeout bounds reading a request's headers; ReadTimeout
-	// reading its body (lifted once the body is in, so long answers and
-	// Watch streams are not cut); IdleTimeout how long a keep-alive
-	// connection may sit idle.
+	// reading the whole request (net/http lifts it once the body is in, so
+	// long answers and Watch streams are not cut); IdleTimeout how long a
+	// keep-alive connection may sit idle.
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
 	ReadTimeout       time.Duration `koanf:"read_timeout"`
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`

@@ -151,10 +151,12 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-// TestWatchOutlivesBodyDeadline: the read deadline bounds the request
-// body only; a Watch stream goes on past it (on HTTP/1.1, where the
-// connection's deadline would otherwise cancel the request).
-func TestWatchOutlivesBodyDeadline(t *testing.T) {
+// TestWatchOutlivesReadTimeout: the server's ReadTimeout bounds reading
+// the request (a stalled body gets 408, TestBodyLimits), not the answer:
+// net/http lifts the connection's deadline once the body is in, so a
+// Watch stream goes on past it, on HTTP/1.1 and HTTP/2 alike. The node
+// relies on this instead of a deadline of its own.
+func TestWatchOutlivesReadTimeout(t *testing.T) {
 	const readTimeout = 200 * time.Millisecond
 	router := &fakeRouter{watch: func(ctx context.Context, _ *hearthv1.ProfileRef, fn func(*hearthv1.WatchEvent) error) error {
 		if err := fn(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_WATCH_STARTED}); err != nil {

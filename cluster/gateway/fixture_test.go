@@ -68,7 +68,8 @@ func emptyResponse(req proto.Message) proto.Message {
 	return &hearthv1.Error{}
 }
 
-// server runs the gateway over router with o, behind BodyDeadline.
+// server runs the gateway over router with o, in a server with the
+// node's read timeout.
 func server(t *testing.T, router Router, o Options, readTimeout time.Duration) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -77,7 +78,8 @@ func server(t *testing.T, router Router, o Options, readTimeout time.Duration) *
 		t.Fatal(err)
 	}
 	mux.Handle(path, h)
-	srv := httptest.NewUnstartedServer(BodyDeadline(readTimeout, mux))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ReadTimeout = readTimeout
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -93,7 +93,9 @@ const DefaultMaxBodyBytes = 2*4<<20 + 64<<10
 // (nothing is read for an unauthenticated request), then protobuf over
 // gRPC, gRPC-Web and Connect to connect-go, and everything else to the
 // JSON API (unary application/json, or a JSON error saying what is
-// served). Mount BodyDeadline around it for slow clients.
+// served). The server's ReadTimeout bounds slow clients: net/http lifts
+// it once a request's body is in, so it does not cut long answers or
+// Watch streams.
 func (s *Service) Handler(o Options) (string, http.Handler, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes

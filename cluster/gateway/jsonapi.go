@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -249,6 +250,12 @@ func bodyError(err error) (int, error) {
 		return http.StatusRequestTimeout, invalid("the request body did not arrive in time (gateway.read_timeout)")
 	}
 	return 0, invalid("the request body could not be read: %v", err)
+}
+
+// isTimeout reports whether a body read failed on the server's read
+// deadline (gateway.read_timeout).
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // writeJSON writes a successful answer, gzipped when the client accepts it
