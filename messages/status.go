@@ -54,7 +54,7 @@ var statuses = map[hearthv1.ErrorCode]Status{
 	hearthv1.ErrorCode_ERROR_CODE_OUT_OF_RANGE: {http.StatusBadRequest, connect.CodeOutOfRange, false,
 		"the number would overflow; fix the request"},
 	hearthv1.ErrorCode_ERROR_CODE_UNAUTHENTICATED: {http.StatusUnauthorized, connect.CodeUnauthenticated, false,
-		"send Authorization: Bearer <gateway.token>"},
+		"send the header Authorization: Bearer, then the node's gateway.token"},
 	hearthv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED: {http.StatusForbidden, connect.CodePermissionDenied, false,
 		"the credentials do not allow this method"},
 }
