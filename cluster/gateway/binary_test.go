@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -193,5 +196,31 @@ func TestWatchOutlivesReadTimeout(t *testing.T) {
 				t.Fatalf("events %v, err %v", kinds, err)
 			}
 		})
+	}
+}
+
+// TestBinaryMalformedBody: a protobuf request with bad chunked encoding is
+// the client's mistake: INVALID_ARGUMENT (HTTP 400 over Connect), never
+// connect-go's "unknown" (500).
+func TestBinaryMalformedBody(t *testing.T) {
+	router := &fakeRouter{}
+	srv := server(t, router, Options{}, time.Second)
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "POST /hearth.v1.ProfileService/Get HTTP/1.1\r\nHost: h\r\nContent-Type: application/proto\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 400 || !strings.Contains(string(body), "invalid_argument") || !strings.Contains(string(body), "hearth.v1.Error") {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	if router.count() != 0 {
+		t.Fatal("reached the router")
 	}
 }

@@ -10,6 +10,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -115,13 +116,30 @@ func (s *Service) Handler(o Options) (string, http.Handler, error) {
 	bodyCap := int64(o.MaxBodyBytes) + 64<<10
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isBinaryRPC(r) {
-			r.Body = http.MaxBytesReader(w, r.Body, bodyCap)
+			r.Body = binaryBody{http.MaxBytesReader(w, r.Body, bodyCap)}
 			binary.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})
 	return path, RequireToken(o.Token, h), nil
+}
+
+// binaryBody turns a failed body read (bad chunked encoding, a stalled
+// client) into a Connect error carrying INVALID_ARGUMENT: connect-go
+// passes such errors through, where it would call any other read error
+// "unknown" (HTTP 500). A body over the cap is left to connect-go, which
+// answers it RESOURCE_EXHAUSTED.
+type binaryBody struct{ io.ReadCloser }
+
+func (b binaryBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if err != nil && !errors.Is(err, io.EOF) && !errors.As(err, &mbe) {
+		_, err = bodyError(err)
+		err = messages.ConnectError(err)
+	}
+	return n, err
 }
 
 // observe records one request's outcome ("OK" or an error code name).
