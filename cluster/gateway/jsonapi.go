@@ -176,7 +176,8 @@ func (api *jsonAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The handler has counted it; only the answer is left. A method
 		// the handler does not implement yet is 501, not a bad request.
 		status := 0
-		if ce := new(connect.Error); errors.As(err, &ce) && ce.Code() == connect.CodeUnimplemented && len(ce.Details()) == 0 {
+		var ce *connect.Error
+		if errors.As(err, &ce) && ce.Code() == connect.CodeUnimplemented && len(ce.Details()) == 0 {
 			status = http.StatusNotImplemented
 		}
 		writeJSONError(w, status, messages.ToProto(messages.FromConnectError(err)))
