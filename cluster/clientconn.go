@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hearth-profiles/hearth/cluster/gateway"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 )
 
@@ -31,6 +32,10 @@ type ClientConfig struct {
 	Host           string
 	AdvertisedHost string
 	Logger         *slog.Logger
+	// MaxRequestBytes is the largest request the client sends (larger
+	// ones are refused with TOO_LARGE before they are sent); 0 means
+	// gateway.DefaultMaxBodyBytes, the nodes' default.
+	MaxRequestBytes int
 }
 
 // DialCluster joins the cluster as a client.
@@ -55,7 +60,11 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 			c.Close()
 		}
 	}()
-	var opts []remote.ConfigOption
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = gateway.DefaultMaxBodyBytes
+	}
+	opts := remoteLimitOptions(cfg.MaxRequestBytes)
+	installWireLimits(c.system, cfg.MaxRequestBytes)
 	if cfg.AdvertisedHost != "" {
 		opts = append(opts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
 	}
@@ -72,9 +81,17 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 	return c, err
 }
 
-// Request sends a request to the profile's owning node.
+// Request sends a request to the profile's owning node; a Batch or a
+// PollEvents goes to every owning node of the profiles it names.
 func (c *ClientConn) Request(ctx context.Context, msg proto.Message) (proto.Message, error) {
-	return c.router.Request(ctx, msg)
+	switch m := msg.(type) {
+	case *hearthv1.BatchRequest:
+		return c.router.Batch(ctx, m)
+	case *hearthv1.PollEventsRequest:
+		return c.router.PollEvents(ctx, m)
+	default:
+		return c.router.Request(ctx, msg)
+	}
 }
 
 // Watch follows a profile's events on its owning node.

@@ -54,6 +54,9 @@ type Node struct {
 	ln      net.Listener
 	ready   atomic.Bool
 	served  chan error
+	// maxBody caps request bodies at the gateway and requests forwarded
+	// to other nodes (wirelimits.go).
+	maxBody int
 
 	closeOnce sync.Once
 	closeErr  error
@@ -130,13 +133,31 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 		n.closeAll()
 		return nil, err
 	}
+	n.maxBody = cfg.Gateway.MaxBodyBytes
+	if n.maxBody == 0 {
+		n.maxBody = 2*n.host.Config().Limits.MaxDocumentBytes + 64<<10
+	}
 	if cfg.Consul.Address != "" {
 		if err := n.join(ctx); err != nil {
 			n.closeAll()
 			return nil, err
 		}
 	}
-	n.server = &http.Server{Handler: n.mux(), ReadHeaderTimeout: 10 * time.Second}
+	mux, err := n.mux()
+	if err != nil {
+		n.closeAll()
+		return nil, err
+	}
+	// ReadTimeout bounds reading a whole request, body included (a client
+	// that stalls mid-body gets 408); net/http lifts it once the body is
+	// in, so Watch streams and long Acquire waits are not cut. No
+	// WriteTimeout, which would cut them.
+	n.server = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Gateway.ReadTimeout,
+		IdleTimeout:       cfg.Gateway.IdleTimeout,
+	}
 	// Unencrypted HTTP/2 (h2c) serves gRPC clients; HTTP/1.1 serves JSON.
 	n.server.Protocols = new(http.Protocols)
 	n.server.Protocols.SetHTTP1(true)
@@ -156,13 +177,18 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // Host is the node's profile Host.
 func (n *Node) Host() *profile.Host { return n.host }
 
-func (n *Node) mux() http.Handler {
+func (n *Node) mux() (http.Handler, error) {
 	mux := http.NewServeMux()
 	var router gateway.Router = n.host
 	if n.router != nil {
 		router = n.router
 	}
-	path, h := gateway.New(router, gateway.NewMetrics(n.reg)).Handler(n.cfg.Gateway.Token)
+	path, h, err := gateway.New(router, gateway.NewMetrics(n.reg)).Handler(gateway.Options{
+		Token: n.cfg.Gateway.Token, MaxBodyBytes: n.maxBody,
+	})
+	if err != nil {
+		return nil, err
+	}
 	mux.Handle(path, h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -182,7 +208,7 @@ func (n *Node) mux() http.Handler {
 		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("/debug/pprof/", gateway.RequireToken(n.cfg.Gateway.Token, pp))
 	}
-	return mux
+	return mux, nil
 }
 
 // Run serves until ctx ends (a signal) or the node loses its lease, then
@@ -328,7 +354,8 @@ func defaultNodeID() string {
 // Consul. The router learns the members from the membership's changes.
 func (n *Node) join(ctx context.Context) (err error) {
 	c := n.cfg
-	var opts []remote.ConfigOption
+	opts := remoteLimitOptions(n.maxBody)
+	installWireLimits(n.system, n.maxBody)
 	if c.Cluster.AdvertisedHost != "" {
 		port := c.Cluster.Port
 		opts = append(opts, remote.WithAdvertisedHost(net.JoinHostPort(c.Cluster.AdvertisedHost, fmt.Sprint(port))))

@@ -79,12 +79,12 @@ func TestEmbeddedNodeServesJSONAndGRPC(t *testing.T) {
 
 	code, body := postJSON(t, base+"/hearth.v1.ProfileService/Update", "",
 		`{"profile":{"namespace":"game","id":"p1"},"operations":[{"kind":"OPERATION_KIND_INCREMENT","path":"/coins","value":"5"}],"durability":"DURABILITY_DURABLE"}`)
-	if code != 200 || body != `{"version":"1","durable":true}` {
+	if code != 200 || body != `{"version":"1","duplicate":false,"durable":true}` {
 		t.Fatalf("JSON update: %d %s", code, body)
 	}
 	code, body = postJSON(t, base+"/hearth.v1.ProfileService/Update", "",
 		`{"profile":{"namespace":"game","id":"p1"},"operations":[{"kind":"OPERATION_KIND_INCREMENT","path":"/coins","value":"\"ten\""}]}`)
-	if code != 200 || !strings.Contains(body, `"code":"ERROR_CODE_INVALID_ARGUMENT"`) {
+	if code != 400 || !strings.Contains(body, `"code":"ERROR_CODE_INVALID_ARGUMENT"`) {
 		t.Fatalf("typed error over JSON: %d %s", code, body)
 	}
 
@@ -124,7 +124,7 @@ func TestEmbeddedNodeServesJSONAndGRPC(t *testing.T) {
 	n2 := startNode(t, embeddedConfig(t, dir))
 	defer stopNode(t, n2)
 	code, body = postJSON(t, "http://"+n2.Addr()+"/hearth.v1.ProfileService/Get", "", `{"profile":{"namespace":"game","id":"p1"}}`)
-	if code != 200 || body != `{"value":"{\"coins\":5}","version":"1"}` {
+	if code != 200 || body != `{"value":"{\"coins\":5}","version":"1","eventCursor":"2.0"}` {
 		t.Fatalf("after restart: %d %s", code, body)
 	}
 }
@@ -141,7 +141,7 @@ func TestGatewayToken(t *testing.T) {
 	if code, _ := postJSON(t, url, "wrong", `{"profile":{"namespace":"game","id":"p"}}`); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", code)
 	}
-	if code, body := postJSON(t, url, "s3cret", `{"profile":{"namespace":"game","id":"p"}}`); code != 200 {
+	if code, body := postJSON(t, url, "s3cret", `{"profile":{"namespace":"game","id":"p"}}`); code == http.StatusUnauthorized {
 		t.Fatalf("right token: %d %s", code, body)
 	}
 	if r, err := http.Get("http://" + n.Addr() + "/healthz"); err != nil || r.StatusCode != 200 {

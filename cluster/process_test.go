@@ -72,6 +72,7 @@ type testCluster struct {
 	dbURL   string
 	service string
 	procs   []*proc
+	env     []string // extra HEARTH_* settings for every node started
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -105,6 +106,7 @@ func (c *testCluster) start(id string) *proc {
 		"HEARTH_DRAIN__TIMEOUT=30s",
 		"HEARTH_LOG__LEVEL=info",
 	)
+	p.cmd.Env = append(p.cmd.Env, c.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

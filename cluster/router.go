@@ -154,6 +154,9 @@ var errMemberLeft = errors.New("member left")
 // owner leaving the membership (a crash or partition: the answer may never
 // come), or ctx.
 func (r *Router) forward(ctx context.Context, owner Member, msg proto.Message) (any, error) {
+	if res, refused := refuseOversized(r.system, msg); refused { // wirelimits.go
+		return res, nil
+	}
 	r.mu.Lock()
 	left, ok := r.left[owner.Address]
 	if !ok {

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiles/hearth/actors/profile"
+	"github.com/hearth-profiles/hearth/messages"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 )
 
@@ -24,6 +25,16 @@ func newRouterActor(host *profile.Host) actor.Actor {
 }
 
 func (ra *routerActor) Receive(c actor.Context) {
+	// What arrives from other nodes is held to the same strict contract as
+	// the gateway: an unknown field or enum value is refused, not ignored.
+	if pm, ok := c.Message().(proto.Message); ok && pm.ProtoReflect().Descriptor().ParentFile().Package() == "hearth.v1" {
+		if err := messages.Validate(pm); err != nil {
+			if c.Sender() != nil {
+				c.Respond(profile.ErrorResponse(pm, err))
+			}
+			return
+		}
+	}
 	switch m := c.Message().(type) {
 	case *hearthv1.WatchRequest:
 		ra.watch(c, m)

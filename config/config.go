@@ -64,6 +64,18 @@ type GatewayConfig struct {
 	// Token, if set, is required as "Authorization: Bearer <token>". A node
 	// refuses to listen beyond loopback without one.
 	Token string `koanf:"token"`
+	// MaxBodyBytes caps a request body on every transport, enforced as the
+	// bytes arrive; 0 means twice the document limit plus 64 KiB (a
+	// document sent as a JSON string is escaped). It is also the largest
+	// request one node forwards to another.
+	MaxBodyBytes int `koanf:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers; ReadTimeout
+	// reading the whole request (net/http lifts it once the body is in, so
+	// long answers and Watch streams are not cut); IdleTimeout how long a
+	// keep-alive connection may sit idle.
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	ReadTimeout       time.Duration `koanf:"read_timeout"`
+	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 }
 
 type LeaseConfig struct {
@@ -103,9 +115,14 @@ func Default() Config {
 		Database: DatabaseConfig{MaxConns: 16},
 		Consul:   ConsulConfig{Service: "hearth"},
 		Cluster:  ClusterConfig{Host: "127.0.0.1"},
-		Gateway:  GatewayConfig{Listen: "127.0.0.1:8080"},
-		Lease:    LeaseConfig{TTL: 15 * time.Second, Renew: 5 * time.Second},
-		Drain:    DrainConfig{Timeout: 60 * time.Second},
+		Gateway: GatewayConfig{
+			Listen:            "127.0.0.1:8080",
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		},
+		Lease: LeaseConfig{TTL: 15 * time.Second, Renew: 5 * time.Second},
+		Drain: DrainConfig{Timeout: 60 * time.Second},
 		Profiles: ProfilesConfig{
 			AutosaveInterval:       30 * time.Second,
 			IdleTimeout:            5 * time.Minute,
@@ -135,6 +152,10 @@ func help() map[string]string {
 		"cluster.advertised_host":           "host other nodes dial to reach this one (empty: cluster.host)",
 		"gateway.listen":                    "HTTP address of the gateway, /healthz, /readyz, /metrics and pprof",
 		"gateway.token":                     "bearer token required by the gateway; required to listen beyond loopback",
+		"gateway.max_body_bytes":            "largest request body on any transport, refused with 413 as it arrives; also the largest request forwarded between nodes (0: twice the document limit plus 64 KiB)",
+		"gateway.read_header_timeout":       "time a client has to send a request's headers",
+		"gateway.read_timeout":              "time a client has to send a request's body (lifted once it is in: long answers and Watch streams are not cut)",
+		"gateway.idle_timeout":              "how long an idle keep-alive connection stays open",
 		"lease.ttl":                         "node lease TTL in the store: a crashed node's profiles move after it",
 		"lease.renew":                       "how often the node renews its lease (well under lease.ttl)",
 		"drain.timeout":                     "how long a drain on SIGTERM may take",
@@ -172,6 +193,11 @@ func (c Config) Validate() error {
 		return bad("log.format must be text or json, not %q", c.Log.Format)
 	case c.Drain.Timeout <= 0:
 		return bad("drain.timeout must be positive")
+	case c.Gateway.MaxBodyBytes < 0:
+		return bad("gateway.max_body_bytes must be 0 (the default) or positive, not %d", c.Gateway.MaxBodyBytes)
+	case c.Gateway.ReadHeaderTimeout <= 0 || c.Gateway.ReadTimeout <= 0 || c.Gateway.IdleTimeout <= 0:
+		return bad("gateway.read_header_timeout (%s), gateway.read_timeout (%s) and gateway.idle_timeout (%s) must be positive: without them a slow client holds a connection forever",
+			c.Gateway.ReadHeaderTimeout, c.Gateway.ReadTimeout, c.Gateway.IdleTimeout)
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		return bad("%v", err)

@@ -78,20 +78,42 @@ func TestRefusals(t *testing.T) {
 		name string
 		args []string
 		env  []string
+		want []string // substrings of the message: where, which key, what is wrong
 	}{
-		{"open gateway without token", []string{"--gateway.listen", "0.0.0.0:8080"}, nil},
-		{"cluster without database", []string{"--consul.address", "127.0.0.1:8500"}, nil},
-		{"renew too slow", []string{"--lease.renew", "10s", "--lease.ttl", "15s"}, nil},
-		{"bad log format", []string{"--log.format", "xml"}, nil},
-		{"unknown env key", nil, []string{"HEARTH_GATEWAY__LISTN=x"}},
-		{"unknown file key", []string{"--config", write("a.yaml", "gatway: {listen: x}")}, nil},
-		{"misspelt migration", []string{"--config", write("b.yaml", "namespaces: {g: {migrations: [{version: 2, actoins: []}]}}")}, nil},
-		{"template not an object", []string{"--config", write("c.yaml", "namespaces: {g: {template: [1]}}")}, nil},
+		{"open gateway without token", []string{"--gateway.listen", "0.0.0.0:8080"}, nil, []string{"gateway.token"}},
+		{"cluster without database", []string{"--consul.address", "127.0.0.1:8500"}, nil, []string{"database.url"}},
+		{"renew too slow", []string{"--lease.renew", "10s", "--lease.ttl", "15s"}, nil, []string{"lease.renew"}},
+		{"bad log format", []string{"--log.format", "xml"}, nil, []string{"log.format"}},
+		{"no read timeout", []string{"--gateway.read_timeout", "0s"}, nil, []string{"gateway.read_timeout"}},
+		{"negative body cap", []string{"--gateway.max_body_bytes", "-1"}, nil, []string{"gateway.max_body_bytes"}},
+		{"unknown env key", nil, []string{"HEARTH_GATEWAY__LISTN=x"}, []string{"HEARTH_GATEWAY__LISTN"}},
+		{"bad env duration", nil, []string{"HEARTH_LEASE__TTL=soon"}, []string{"environment variable HEARTH_LEASE__TTL", `"soon" is not a duration`}},
+		{"env names a section", nil, []string{"HEARTH_GATEWAY=x"}, []string{"HEARTH_GATEWAY is a section"}},
+		{"unknown file key", []string{"--config", write("a.yaml", "gatway: {listen: x}")}, nil, []string{"a.yaml", `"gatway.listen"`}},
+		{"bad file duration", []string{"--config", write("d.yaml", "lease: {ttl: abc}")}, nil, []string{"d.yaml: lease.ttl", `"abc" is not a duration`}},
+		{"file number as text", []string{"--config", write("e.yaml", "gateway: {max_body_bytes: lots}")}, nil, []string{"e.yaml: gateway.max_body_bytes", "not a whole number"}},
+		{"file section as a list", []string{"--config", write("f.yaml", "gateway: [1, 2]")}, nil, []string{"f.yaml: gateway is a section"}},
+		{"misspelt migration", []string{"--config", write("b.yaml", "namespaces: {g: {migrations: [{version: 2, actoins: []}]}}")}, nil,
+			[]string{"b.yaml", `namespaces.g.migrations[0]: unknown key "actoins"`, "version, actions"}},
+		{"misspelt action", []string{"--config", write("g.yaml", "namespaces: {g: {migrations: [{version: 2, actions: [{kind: rename, path: /a, too: b}]}]}}")}, nil,
+			[]string{`namespaces.g.migrations[0].actions[0]: unknown key "too"`}},
+		{"version as text", []string{"--config", write("h.yaml", "namespaces: {g: {migrations: [{version: two}]}}")}, nil,
+			[]string{"namespaces.g.migrations[0].version must be a whole number"}},
+		{"template not an object", []string{"--config", write("c.yaml", "namespaces: {g: {template: [1]}}")}, nil, []string{"c.yaml", "namespaces.g.template"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := load(t, c.args, c.env); !errors.Is(err, ErrInvalid) {
+			_, err := load(t, c.args, c.env)
+			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "decoding failed") {
+				t.Errorf("%q speaks the decoder's language", err)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -94,13 +95,20 @@ func Load(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
 		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
-		if m, ok := fk.Get("namespaces").(map[string]any); ok {
+		if v := fk.Get("namespaces"); v != nil {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return Config{}, fmt.Errorf("%w: config file %s: namespaces must be a section of namespaces by name, not %s", ErrInvalid, path, valueText(v))
+			}
 			nsRaw = m
 		}
 		fk.Delete("namespaces")
 		for _, key := range fk.Keys() {
 			if !k.Exists(key) {
-				return Config{}, fmt.Errorf("%w: config file %s: unknown key %q", ErrInvalid, path, key)
+				return Config{}, fmt.Errorf("%w: config file %s: unknown key %q (--help lists them)", ErrInvalid, path, key)
+			}
+			if err := checkSetting(fmt.Sprintf("config file %s: %s", path, key), k.Get(key), fk.Get(key)); err != nil {
+				return Config{}, err
 			}
 		}
 		if err := k.Merge(fk); err != nil {
@@ -117,6 +125,9 @@ func Load(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
 		if !k.Exists(key) {
 			return Config{}, fmt.Errorf("%w: environment variable %s names no config key", ErrInvalid, name)
 		}
+		if err := checkSetting("environment variable "+name, k.Get(key), value); err != nil {
+			return Config{}, err
+		}
 		envMap[key] = value
 	}
 	// The environment is read from environ (not os.Environ) so tests can
@@ -131,7 +142,7 @@ func Load(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
 	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	ns, err := namespaces(nsRaw)
+	ns, err := namespaces(path, nsRaw)
 	if err != nil {
 		return Config{}, err
 	}
@@ -139,34 +150,38 @@ func Load(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
 	return c, c.Validate()
 }
 
-// namespaces decodes the file's namespaces section strictly: a misspelt
-// key in a migration is an error, not a silently skipped step.
-func namespaces(raw map[string]any) (map[string]Namespace, error) {
+// namespaces decodes the namespaces section of the file at path strictly:
+// a misspelt key in a migration is an error naming it, not a silently
+// skipped step.
+func namespaces(path string, raw map[string]any) (map[string]Namespace, error) {
 	out := make(map[string]Namespace, len(raw))
 	for name, v := range raw {
+		if err := checkShape("namespaces."+name, v, reflect.TypeFor[namespaceFile]()); err != nil {
+			return nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, err)
+		}
 		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: namespace %s: %v", ErrInvalid, name, err)
+			return nil, fmt.Errorf("%w: config file %s: namespaces.%s: %v", ErrInvalid, path, name, err)
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		var nf namespaceFile
 		if err := dec.Decode(&nf); err != nil {
-			return nil, fmt.Errorf("%w: namespace %s: %v", ErrInvalid, name, err)
+			return nil, fmt.Errorf("%w: config file %s: namespaces.%s: %v", ErrInvalid, path, name, err)
 		}
 		var ns Namespace
 		if len(nf.Template) > 0 && string(nf.Template) != "null" {
 			t, err := document.Decode(nf.Template)
 			if err != nil {
-				return nil, fmt.Errorf("%w: namespace %s template: %v", ErrInvalid, name, err)
+				return nil, fmt.Errorf("%w: config file %s: namespaces.%s.template: %v", ErrInvalid, path, name, err)
 			}
 			if _, ok := t.(map[string]any); !ok {
-				return nil, fmt.Errorf("%w: namespace %s template must be an object", ErrInvalid, name)
+				return nil, fmt.Errorf("%w: config file %s: namespaces.%s.template must be an object", ErrInvalid, path, name)
 			}
 			ns.Template = t
 		}
 		if ns.Migrations, err = migration.NewPlan(nf.Migrations); err != nil {
-			return nil, fmt.Errorf("%w: namespace %s: %v", ErrInvalid, name, err)
+			return nil, fmt.Errorf("%w: config file %s: namespaces.%s: %v", ErrInvalid, path, name, err)
 		}
 		out[name] = ns
 	}

@@ -41,19 +41,21 @@ func (e *CodeError) Is(target error) bool {
 
 // Sentinels, one per code, for errors.Is.
 var (
-	ErrNotFound        error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_NOT_FOUND}
-	ErrSessionConflict error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_SESSION_CONFLICT}
-	ErrStaleSession    error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_STALE_SESSION}
-	ErrInvalidPath     error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_INVALID_PATH}
-	ErrTypeMismatch    error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_TYPE_MISMATCH}
-	ErrTooLarge        error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_TOO_LARGE}
-	ErrVersionConflict error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT}
-	ErrFenced          error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_FENCED}
-	ErrUnavailable     error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE}
-	ErrInvalidArgument error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT}
-	ErrSchemaTooNew    error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_SCHEMA_TOO_NEW}
-	ErrMigrationFailed error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_MIGRATION_FAILED}
-	ErrOutOfRange      error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_OUT_OF_RANGE}
+	ErrNotFound         error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_NOT_FOUND}
+	ErrSessionConflict  error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_SESSION_CONFLICT}
+	ErrStaleSession     error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_STALE_SESSION}
+	ErrInvalidPath      error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_INVALID_PATH}
+	ErrTypeMismatch     error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_TYPE_MISMATCH}
+	ErrTooLarge         error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_TOO_LARGE}
+	ErrVersionConflict  error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT}
+	ErrFenced           error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_FENCED}
+	ErrUnavailable      error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE}
+	ErrInvalidArgument  error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT}
+	ErrSchemaTooNew     error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_SCHEMA_TOO_NEW}
+	ErrMigrationFailed  error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_MIGRATION_FAILED}
+	ErrOutOfRange       error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_OUT_OF_RANGE}
+	ErrUnauthenticated  error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_UNAUTHENTICATED}
+	ErrPermissionDenied error = &CodeError{Code: hearthv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED}
 )
 
 // Err turns a response's Error into a *CodeError, or nil.

@@ -150,6 +150,28 @@ func (c *Client) Update(ctx context.Context, req *hearthv1.UpdateRequest) (*hear
 	return call[*hearthv1.UpdateResponse](ctx, c, req)
 }
 
+// Batch sends many independent operations, on many profiles, in one
+// request: each item gets its own result (its response's Error says if it
+// failed). Update items without an idempotency key get one, so a batch
+// retried after an UNAVAILABLE applies each update at most once. Only a
+// batch refused or lost as a whole is an error.
+func (c *Client) Batch(ctx context.Context, req *hearthv1.BatchRequest) (*hearthv1.BatchResponse, error) {
+	req = proto.CloneOf(req)
+	for _, it := range req.GetItems() {
+		if u := it.GetUpdate(); u != nil && u.GetIdempotencyKey() == "" {
+			u.IdempotencyKey = "client:" + c.o.NewKey()
+		}
+	}
+	return call[*hearthv1.BatchResponse](ctx, c, req)
+}
+
+// PollEvents returns the events of many profiles after their cursors,
+// waiting up to req.WaitMs when there are none (a long poll). Give the
+// call a deadline longer than the wait.
+func (c *Client) PollEvents(ctx context.Context, req *hearthv1.PollEventsRequest) (*hearthv1.PollEventsResponse, error) {
+	return call[*hearthv1.PollEventsResponse](ctx, c, req)
+}
+
 // Purchase grants a purchase once per receipt id.
 func (c *Client) Purchase(ctx context.Context, req *hearthv1.PurchaseRequest) (*hearthv1.PurchaseResponse, error) {
 	return call[*hearthv1.PurchaseResponse](ctx, c, req)

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -15,7 +14,10 @@ import (
 )
 
 // Gateway is the transport over a node's HTTP gateway (the Connect
-// protocol, binary protobuf).
+// protocol, binary protobuf). The gateway answers failures as Connect
+// errors carrying a hearth.v1.Error detail; they come back as
+// *messages.CodeError, so errors.Is(err, messages.ErrStaleSession) works
+// as on the cluster transport.
 type Gateway struct {
 	c     hearthv1connect.ProfileServiceClient
 	token string
@@ -40,31 +42,13 @@ func req[T any](g *Gateway, m *T) *connect.Request[T] {
 
 func msg[T any](r *connect.Response[T], err error) (proto.Message, error) {
 	if err != nil {
-		return nil, transportError(err)
+		return nil, messages.FromConnectError(err)
 	}
 	m, ok := any(r.Msg).(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("hearth: unexpected response %T", r.Msg)
 	}
 	return m, nil
-}
-
-// transportError maps a gateway failure to a typed error: delivery
-// failures are UNAVAILABLE (retryable), refusals keep their meaning.
-func transportError(err error) error {
-	code := connect.CodeOf(err)
-	switch code {
-	case connect.CodeInvalidArgument:
-		return messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%v", err)
-	case connect.CodeNotFound:
-		return messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_NOT_FOUND, "%v", err)
-	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
-		return fmt.Errorf("hearth gateway refused the token: %w", err)
-	}
-	if errors.Is(err, context.Canceled) {
-		return err
-	}
-	return messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "%v", err)
 }
 
 // Request sends one request.
@@ -96,6 +80,10 @@ func (g *Gateway) Request(ctx context.Context, m proto.Message) (proto.Message, 
 		return msg(g.c.GetVersion(ctx, req(g, r)))
 	case *hearthv1.RestoreRequest:
 		return msg(g.c.Restore(ctx, req(g, r)))
+	case *hearthv1.BatchRequest:
+		return msg(g.c.Batch(ctx, req(g, r)))
+	case *hearthv1.PollEventsRequest:
+		return msg(g.c.PollEvents(ctx, req(g, r)))
 	default:
 		return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "the gateway has no method for %T", m)
 	}
@@ -105,7 +93,7 @@ func (g *Gateway) Request(ctx context.Context, m proto.Message) (proto.Message, 
 func (g *Gateway) Watch(ctx context.Context, ref *hearthv1.ProfileRef, fn func(*hearthv1.WatchEvent) error) error {
 	stream, err := g.c.Watch(ctx, req(g, &hearthv1.WatchRequest{Profile: ref}))
 	if err != nil {
-		return transportError(err)
+		return messages.FromConnectError(err)
 	}
 	defer stream.Close()
 	for stream.Receive() {
@@ -117,7 +105,7 @@ func (g *Gateway) Watch(ctx context.Context, ref *hearthv1.ProfileRef, fn func(*
 		}
 	}
 	if err := stream.Err(); err != nil && ctx.Err() == nil {
-		return transportError(err)
+		return messages.FromConnectError(err)
 	}
 	return ctx.Err()
 }

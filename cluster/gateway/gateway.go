@@ -1,15 +1,16 @@
-// Package gateway serves the hearth.v1 ProfileService over HTTP with
-// ConnectRPC: one handler speaks gRPC, gRPC-Web and the Connect protocol,
-// whose unary form is plain JSON over HTTP POST, so a Roblox server (HTTP
-// only), a Unity or Unreal server (gRPC) and curl all reach the same API.
-// Each request goes to a Router, which delivers it to the profile's
-// activation wherever it lives.
+// Package gateway serves the hearth.v1 ProfileService over HTTP: protobuf
+// over gRPC, gRPC-Web and Connect through connect-go (Unity, Unreal, Go),
+// and plain JSON over HTTP POST through its own strict handler (Roblox
+// HttpService, curl). Every transport decodes strictly, caps request
+// bodies as they arrive, and answers failures as transport errors carrying
+// the hearth error code (docs/API.md). Each request goes to a Router,
+// which delivers it to the profile's activation wherever it lives.
 package gateway
 
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -58,6 +59,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // Service implements hearthv1connect.ProfileServiceHandler over a Router.
+// Every request is checked with messages.Validate whatever its transport,
+// and every failure (a refused request, an undeliverable one, a response
+// whose Error is set) is returned as a Connect error carrying the code's
+// gRPC code and the hearth.v1.Error as a detail: a success never carries
+// an error.
 type Service struct {
 	router  Router
 	metrics *Metrics
@@ -73,70 +79,126 @@ func New(router Router, metrics *Metrics) *Service {
 	return &Service{router: router, metrics: metrics}
 }
 
-// Handler returns the path prefix and handler to mount, with bearer-token
-// auth when token is non-empty.
-func (s *Service) Handler(token string) (string, http.Handler) {
+// Options configure the gateway's HTTP edge.
+type Options struct {
+	// Token, if set, is required as "Authorization: Bearer <token>".
+	Token string
+	// MaxBodyBytes caps a request body (after decompression) on every
+	// transport; larger ones are refused with TOO_LARGE as they arrive.
+	// <= 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int
+}
+
+// DefaultMaxBodyBytes is the body cap when none is configured: twice the
+// store's default 4 MiB document limit, since a document sent as a JSON
+// string value is escaped, plus room for the rest of the request.
+const DefaultMaxBodyBytes = 2*4<<20 + 64<<10
+
+// Handler returns the path prefix and handler to mount: bearer auth first
+// (nothing is read for an unauthenticated request), then protobuf over
+// gRPC, gRPC-Web and Connect to connect-go, and everything else to the
+// JSON API (unary application/json, or a JSON error saying what is
+// served). The server's ReadTimeout bounds slow clients: net/http lifts
+// it once a request's body is in, so it does not cut long answers or
+// Watch streams.
+func (s *Service) Handler(o Options) (string, http.Handler, error) {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	// Compressing the small messages of a game API costs more CPU than the
 	// bytes it saves (gzip's reset alone was 15% of a loaded node's CPU);
 	// only documents of some size are worth it.
-	path, h := hearthv1connect.NewProfileServiceHandler(s, connect.WithCompressMinBytes(4096))
-	return path, RequireToken(token, h)
+	path, binary := hearthv1connect.NewProfileServiceHandler(s,
+		connect.WithCompressMinBytes(compressMin),
+		connect.WithReadMaxBytes(o.MaxBodyBytes))
+	api, err := newJSONAPI(s, o.MaxBodyBytes, s.observe)
+	if err != nil {
+		return "", nil, err
+	}
+	// connect-go caps each message; this caps the whole body (framing
+	// included) for every transport, in case a stream sends more.
+	bodyCap := int64(o.MaxBodyBytes) + 64<<10
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isBinaryRPC(r) {
+			r.Body = binaryBody{http.MaxBytesReader(w, r.Body, bodyCap)}
+			binary.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	return path, RequireToken(o.Token, h), nil
 }
 
-// call routes one unary request and records its metrics.
-func call[Req, Res any](ctx context.Context, s *Service, op string, req *connect.Request[Req]) (*connect.Response[Res], error) {
-	start := time.Now()
-	out, err := route[Req, Res](ctx, s, req.Msg)
-	outcome := "OK"
-	switch {
-	case err != nil:
-		outcome = connect.CodeOf(err).String()
-	case out != nil:
-		if e, ok := any(out).(interface{ GetError() *hearthv1.Error }); ok && e.GetError() != nil {
-			outcome = e.GetError().GetCode().String()
-		}
+// binaryBody turns a failed body read (bad chunked encoding, a stalled
+// client) into a Connect error carrying INVALID_ARGUMENT: connect-go
+// passes such errors through, where it would call any other read error
+// "unknown" (HTTP 500). A body over the cap is left to connect-go, which
+// answers it RESOURCE_EXHAUSTED.
+type binaryBody struct{ io.ReadCloser }
+
+func (b binaryBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if err != nil && !errors.Is(err, io.EOF) && !errors.As(err, &mbe) {
+		_, err = bodyError(err)
+		err = messages.ConnectError(err)
 	}
+	return n, err
+}
+
+// observe records one request's outcome ("OK" or an error code name).
+func (s *Service) observe(op, outcome string, start time.Time) {
 	s.metrics.Requests.WithLabelValues(op, outcome).Inc()
 	s.metrics.Latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
 }
 
-func route[Req, Res any](ctx context.Context, s *Service, msg *Req) (*Res, error) {
-	pm, ok := any(msg).(proto.Message)
-	if !ok || msg == nil {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("empty request"))
-	}
-	res, err := s.router.Request(ctx, pm)
+// call serves one unary request and records its metrics.
+func call[Req, Res any](ctx context.Context, s *Service, op string, req *connect.Request[Req]) (*connect.Response[Res], error) {
+	start := time.Now()
+	res, err := s.unary(ctx, req.Msg)
 	if err != nil {
-		return nil, connectError(err)
+		s.observe(op, messages.ToProto(err).GetCode().String(), start)
+		return nil, messages.ConnectError(err)
 	}
 	typed, ok := any(res).(*Res)
 	if !ok {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("profile answered %T", res))
+		err := messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "the profile answered %s with %T", op, res)
+		s.observe(op, hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE.String(), start)
+		return nil, messages.ConnectError(err)
 	}
-	return typed, nil
+	s.observe(op, "OK", start)
+	return connect.NewResponse(typed), nil
 }
 
-// connectError maps a delivery failure (not a response's Error, which
-// travels in the response body) to a Connect/gRPC status.
-func connectError(err error) error {
-	var ce *messages.CodeError
-	if !errors.As(err, &ce) {
-		return connect.NewError(connect.CodeUnavailable, err)
+// unary validates msg, routes it, and turns a response whose Error is set
+// into an error.
+func (s *Service) unary(ctx context.Context, msg any) (proto.Message, error) {
+	pm, ok := msg.(proto.Message)
+	if !ok || pm == nil || !pm.ProtoReflect().IsValid() {
+		return nil, invalid("empty request")
 	}
-	code := connect.CodeUnavailable
-	switch ce.Code {
-	case hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, hearthv1.ErrorCode_ERROR_CODE_INVALID_PATH:
-		code = connect.CodeInvalidArgument
-	case hearthv1.ErrorCode_ERROR_CODE_NOT_FOUND:
-		code = connect.CodeNotFound
-	case hearthv1.ErrorCode_ERROR_CODE_FENCED:
-		code = connect.CodeAborted
+	if err := messages.Validate(pm); err != nil {
+		return nil, err
 	}
-	return connect.NewError(code, err)
+	var res proto.Message
+	var err error
+	switch m := pm.(type) {
+	case *hearthv1.BatchRequest: // many profiles: routed per owning node
+		res, err = s.router.Batch(ctx, m)
+	case *hearthv1.PollEventsRequest:
+		res, err = s.router.PollEvents(ctx, m)
+	default:
+		res, err = s.router.Request(ctx, pm)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := res.(interface{ GetError() *hearthv1.Error }); ok {
+		if err := messages.Err(e.GetError()); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (s *Service) Acquire(ctx context.Context, r *connect.Request[hearthv1.AcquireRequest]) (*connect.Response[hearthv1.AcquireResponse], error) {
@@ -193,10 +255,14 @@ func (s *Service) Restore(ctx context.Context, r *connect.Request[hearthv1.Resto
 
 // Watch streams a profile's events until ENDED or the client goes away.
 func (s *Service) Watch(ctx context.Context, r *connect.Request[hearthv1.WatchRequest], stream *connect.ServerStream[hearthv1.WatchEvent]) error {
+	if err := messages.Validate(r.Msg); err != nil {
+		s.observe("Watch", messages.ToProto(err).GetCode().String(), time.Now())
+		return messages.ConnectError(err)
+	}
 	s.metrics.Requests.WithLabelValues("Watch", "started").Inc()
 	err := s.router.Watch(ctx, r.Msg.GetProfile(), stream.Send)
 	if err != nil && ctx.Err() == nil {
-		return connectError(err)
+		return messages.ConnectError(err)
 	}
 	return nil
 }
@@ -204,28 +270,10 @@ func (s *Service) Watch(ctx context.Context, r *connect.Request[hearthv1.WatchRe
 // Batch runs many independent operations: per-item failures are in each
 // item's result; only a batch refused as a whole is an error.
 func (s *Service) Batch(ctx context.Context, r *connect.Request[hearthv1.BatchRequest]) (*connect.Response[hearthv1.BatchResponse], error) {
-	return callWith(ctx, s, "Batch", r.Msg, s.router.Batch)
+	return call[hearthv1.BatchRequest, hearthv1.BatchResponse](ctx, s, "Batch", r)
 }
 
 // PollEvents long-polls profiles' events.
 func (s *Service) PollEvents(ctx context.Context, r *connect.Request[hearthv1.PollEventsRequest]) (*connect.Response[hearthv1.PollEventsResponse], error) {
-	return callWith(ctx, s, "PollEvents", r.Msg, s.router.PollEvents)
-}
-
-// callWith runs a method that is not routed by one profile and records its
-// metrics.
-func callWith[Req, Res any](ctx context.Context, s *Service, op string, req *Req, run func(context.Context, *Req) (*Res, error)) (*connect.Response[Res], error) {
-	start := time.Now()
-	out, err := run(ctx, req)
-	outcome := "OK"
-	if err != nil {
-		err = connectError(err)
-		outcome = connect.CodeOf(err).String()
-	}
-	s.metrics.Requests.WithLabelValues(op, outcome).Inc()
-	s.metrics.Latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(out), nil
+	return call[hearthv1.PollEventsRequest, hearthv1.PollEventsResponse](ctx, s, "PollEvents", r)
 }
