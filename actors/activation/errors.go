@@ -54,6 +54,9 @@ func classify(err error) *messages.CodeError {
 	if errors.As(err, &opErr) {
 		out.OperationIndex = opErr.Index
 		out.Path = opErr.Path
+		if opErr.Index < 0 && opErr.Path != "" {
+			out.Message = opErr.Err.Error() // the path is in its own field, not repeated
+		}
 	}
 	var stale *session.StaleError
 	switch {

@@ -73,7 +73,8 @@ func New(t Transport, o Options) *Client {
 // the node or store was unavailable, or the activation lost ownership (the
 // next attempt reaches the new owner).
 func retryable(err error) bool {
-	return errors.Is(err, messages.ErrUnavailable) || errors.Is(err, messages.ErrFenced)
+	var ce *messages.CodeError
+	return errors.As(err, &ce) && messages.StatusOf(ce.Code).Retryable
 }
 
 // call sends req until it succeeds, fails with a non-retryable error, or
