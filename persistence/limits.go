@@ -20,6 +20,9 @@ const (
 	// MaxRecordKeyLen: idempotency keys are 1..200 bytes of printable ASCII
 	// (0x21..0x7e), enough for store receipt ids and UUIDs.
 	MaxRecordKeyLen = 200
+	// MaxRetentionKeep and MaxRetentionInterval bound a SaveRow's Retention.
+	MaxRetentionKeep     = 1000
+	MaxRetentionInterval = 30 * 24 * time.Hour
 	// DefaultRecordPage and MaxRecordPage bound a page of records.
 	DefaultRecordPage = 100
 	MaxRecordPage     = 1000
@@ -32,7 +35,7 @@ type Limits struct {
 	MaxRecordBytes   int // size of one record's result; default 64 KiB
 	MaxRecordsPerRow int // idempotency records in one SaveRow; default 100
 	MaxBatchRows     int // rows in one Save, requests in one AcquireBatch; default 500 (CockroachDB prefers statements under ~1000 rows)
-	HistoryDepth     int // snapshots retained per profile, newest first; default 10
+	HistoryDepth     int // snapshots retained per profile when a save's Retention.Keep is 0; default 10
 }
 
 // DefaultLimits returns the documented defaults.
@@ -153,6 +156,9 @@ func (l Limits) ValidateSaveBatch(rows []SaveRow) error {
 		if r.SchemaVersion < 0 {
 			return fmt.Errorf("row %d: %w", i, invalid("schema version", fmt.Sprint(r.SchemaVersion), "must not be negative"))
 		}
+		if err := ValidateRetention(r.Retention); err != nil {
+			return fmt.Errorf("row %d (%s): %w", i, r.Key, err)
+		}
 		if len(r.Document) > l.MaxDocumentBytes {
 			return fmt.Errorf("row %d (%s): %w", i, r.Key, tooLarge("document", len(r.Document), l.MaxDocumentBytes))
 		}
@@ -191,6 +197,22 @@ func (l Limits) ValidateAcquireBatch(reqs []AcquireRequest) error {
 			return fmt.Errorf("request %d: %w", i, invalid("profile", r.Key.String(), "appears twice in one batch"))
 		}
 		seen[r.Key] = struct{}{}
+	}
+	return nil
+}
+
+// ValidateRetention checks a retention policy: Keep 0..MaxRetentionKeep,
+// Interval 0..MaxRetentionInterval in whole milliseconds (buckets are
+// computed in milliseconds by every store).
+func ValidateRetention(r Retention) error {
+	if r.Keep < 0 || r.Keep > MaxRetentionKeep {
+		return invalid("retention keep", fmt.Sprint(r.Keep), fmt.Sprintf("must be 0..%d", MaxRetentionKeep))
+	}
+	if r.Interval < 0 || r.Interval > MaxRetentionInterval {
+		return invalid("retention interval", r.Interval.String(), fmt.Sprintf("must be 0..%s", MaxRetentionInterval))
+	}
+	if r.Interval%time.Millisecond != 0 {
+		return invalid("retention interval", r.Interval.String(), "must be whole milliseconds")
 	}
 	return nil
 }

@@ -46,7 +46,9 @@ func TestValidateSaveBatch(t *testing.T) {
 		return SaveRow{Key: ProfileKey{"g", id}, Epoch: 1, Seq: 1, Document: make([]byte, 10),
 			Records: []Record{{Key: "r1", Result: make([]byte, 4)}, {Key: "r2"}}}
 	}
-	if err := l.ValidateSaveBatch([]SaveRow{good("a"), good("b"), good("c")}); err != nil {
+	atMax := good("c")
+	atMax.Retention = Retention{Keep: MaxRetentionKeep, Interval: MaxRetentionInterval}
+	if err := l.ValidateSaveBatch([]SaveRow{good("a"), good("b"), atMax}); err != nil {
 		t.Fatalf("batch at every limit refused: %v", err)
 	}
 	mut := func(f func(*SaveRow)) []SaveRow { r := good("a"); f(&r); return []SaveRow{good("z"), r} }
@@ -65,6 +67,11 @@ func TestValidateSaveBatch(t *testing.T) {
 		"zero seq":          {mut(func(r *SaveRow) { r.Seq = 0 }), ErrInvalid},
 		"negative schema":   {mut(func(r *SaveRow) { r.SchemaVersion = -1 }), ErrInvalid},
 		"bad id":            {mut(func(r *SaveRow) { r.Key.ID = "a/b" }), ErrInvalid},
+		"negative keep":     {mut(func(r *SaveRow) { r.Retention.Keep = -1 }), ErrInvalid},
+		"keep over 1000":    {mut(func(r *SaveRow) { r.Retention.Keep = MaxRetentionKeep + 1 }), ErrInvalid},
+		"negative interval": {mut(func(r *SaveRow) { r.Retention.Interval = -time.Second }), ErrInvalid},
+		"interval too long": {mut(func(r *SaveRow) { r.Retention.Interval = MaxRetentionInterval + time.Millisecond }), ErrInvalid},
+		"sub-ms interval":   {mut(func(r *SaveRow) { r.Retention.Interval = time.Second + time.Microsecond }), ErrInvalid},
 	}
 	for name, tc := range cases {
 		if err := l.ValidateSaveBatch(tc.rows); !errors.Is(err, tc.want) {

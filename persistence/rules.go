@@ -1,7 +1,9 @@
 package persistence
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -114,10 +116,46 @@ func ClassifySave(cur *ProfileState, nodeID string, row SaveRow) SaveOutcome {
 	}
 }
 
-// RetainFrom is the oldest Seq kept after saving seq with the given history
-// depth; snapshots with a smaller Seq are deleted. The actor saves with
-// contiguous Seqs, so this keeps exactly depth snapshots; a caller that skips
-// Seqs keeps fewer, never more.
-func RetainFrom(seq int64, depth int) int64 {
-	return seq - int64(depth) + 1
+// SnapshotAge is what retention judges a retained snapshot by.
+type SnapshotAge struct {
+	Seq     int64
+	SavedAt time.Time // store clock
+}
+
+// Prune says which snapshots a save drops: snaps are the profile's retained
+// snapshots including the one just saved (the newest), in any order; depth
+// is Limits.HistoryDepth. Walking from the newest, a snapshot is the first
+// of its bucket when its bucket differs from the next newer one's, and it
+// is kept when it is a first and fewer than Keep firsts were kept before
+// it. It returns the seqs to delete, ascending. The SQL store's retention
+// statement computes the same set with window functions.
+func (r Retention) Prune(snaps []SnapshotAge, depth int) []int64 {
+	keep := r.Keep
+	if keep <= 0 {
+		keep = depth
+	}
+	byNewest := slices.Clone(snaps)
+	slices.SortFunc(byNewest, func(a, b SnapshotAge) int { return cmp.Compare(b.Seq, a.Seq) })
+	kept := 0
+	var drop []int64
+	for i, sn := range byNewest {
+		first := i == 0 || r.bucket(sn) != r.bucket(byNewest[i-1])
+		if !first || kept >= keep {
+			drop = append(drop, sn.Seq)
+			continue
+		}
+		kept++
+	}
+	slices.Sort(drop)
+	return drop
+}
+
+// bucket is the interval a snapshot was saved in: Unix milliseconds divided
+// by the interval's. With no interval, every snapshot is its own bucket.
+func (r Retention) bucket(sn SnapshotAge) int64 {
+	ms := r.Interval.Milliseconds()
+	if ms <= 0 {
+		return sn.Seq
+	}
+	return sn.SavedAt.UnixMilli() / ms
 }

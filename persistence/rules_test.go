@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -103,12 +104,31 @@ func TestCheckOwnedAt(t *testing.T) {
 	}
 }
 
-func TestRetainFrom(t *testing.T) {
-	if got := RetainFrom(10, 3); got != 8 {
-		t.Fatalf("RetainFrom(10,3) = %d, want 8 (keeps 8, 9, 10)", got)
+func TestRetentionPrune(t *testing.T) {
+	t0 := time.Unix(100*30*24*3600, 0) // a bucket boundary for every interval below
+	at := func(seq int64, d time.Duration) SnapshotAge { return SnapshotAge{Seq: seq, SavedAt: t0.Add(d)} }
+	cases := []struct {
+		name  string
+		r     Retention
+		snaps []SnapshotAge
+		want  []int64
+	}{
+		{"depth by default", Retention{}, []SnapshotAge{at(1, 0), at(2, 0), at(3, 0), at(4, 0)}, []int64{1}},
+		{"keep overrides depth", Retention{Keep: 2}, []SnapshotAge{at(4, 0), at(1, 0), at(3, 0), at(2, 0)}, []int64{1, 2}},
+		{"gaps keep the newest n", Retention{Keep: 3}, []SnapshotAge{at(1, 0), at(2, 0), at(10, 0), at(11, 0)}, []int64{1}},
+		{"one per bucket, newest wins", Retention{Keep: 10, Interval: time.Minute},
+			[]SnapshotAge{at(1, 0), at(2, 30*time.Second), at(3, 61*time.Second), at(4, 119*time.Second), at(5, 120*time.Second)},
+			[]int64{1, 3}},
+		{"the saved one's bucket drops its elders", Retention{Keep: 10, Interval: time.Minute},
+			[]SnapshotAge{at(7, 0), at(8, time.Second), at(9, 2*time.Second)}, []int64{7, 8}},
+		{"keep caps buckets", Retention{Keep: 2, Interval: time.Second},
+			[]SnapshotAge{at(1, 0), at(2, time.Second), at(3, 2*time.Second), at(4, 3*time.Second)}, []int64{1, 2}},
+		{"only one", Retention{Keep: 1}, []SnapshotAge{at(5, 0)}, nil},
 	}
-	if got := RetainFrom(1, 10); got > 1 {
-		t.Fatalf("RetainFrom(1,10) = %d would drop the only snapshot", got)
+	for _, tc := range cases {
+		if got := tc.r.Prune(tc.snaps, 3); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Prune = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

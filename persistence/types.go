@@ -144,8 +144,23 @@ type SaveRow struct {
 	// Release gives up ownership in the same write (passivation, drain):
 	// the profile is left unowned and any node may acquire it at once.
 	Release bool
-	// Retention says which snapshots the save keeps.
+	// Retention says which of the profile's snapshots this save keeps; the
+	// zero value keeps the newest Limits.HistoryDepth.
 	Retention Retention
+}
+
+// Retention says which snapshots of a profile a save keeps. After saving
+// seq S at store time T, the retained set is S plus the newest snapshot of
+// every earlier bucket, capped to the newest Keep overall.
+type Retention struct {
+	// Keep is the most snapshots kept (0: Limits.HistoryDepth).
+	Keep int
+	// Interval thins the history: of the snapshots saved within one interval
+	// (buckets of Interval by the store's clock, Unix time / Interval) only the
+	// newest is kept, so N snapshots come from N different intervals (the
+	// oldest more than N-2 intervals before the newest). 0 keeps the newest
+	// Keep snapshots whatever their age. Whole milliseconds, at most 30 days.
+	Interval time.Duration
 }
 
 // SaveOutcome says what happened to one row of a batched save.

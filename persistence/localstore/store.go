@@ -5,10 +5,10 @@
 // Both share one implementation of the Store logic, written against a small
 // ordered key-value transaction interface (kvTx, kvEngine in kv.go). Every
 // ownership and fencing decision is made by the pure rules in package
-// persistence (CheckOwnLease, DecideAcquire, CheckOwnedAt, ClassifySave,
-// RetainFrom, LeaseLive), applied inside one engine transaction, so the
+// persistence (CheckOwnLease, DecideAcquireRequest, CheckOwnedAt, ClassifySave,
+// Retention.Prune, LeaseLive), applied inside one engine transaction, so the
 // decision and the write it guards are atomic. The store's clock (Options.Clock)
-// judges every lease.
+// judges every lease and stamps the snapshots whose ages retention judges.
 package localstore
 
 import (
@@ -519,14 +519,39 @@ func (s *Store) saveRow(tx kvTx, nodeID string, row *persistence.SaveRow, now ti
 			return res, err
 		}
 	}
-	// Retention: drop snapshots older than the newest HistoryDepth seqs.
-	if from := persistence.RetainFrom(row.Seq, s.limits.HistoryDepth); from > 1 {
-		if err := deletePrefix(tx, bucketSnapshots, profilePrefix(row.Key), snapshotKey(row.Key, from)); err != nil {
-			return res, err
-		}
+	if err := s.retain(tx, row); err != nil {
+		return res, fmt.Errorf("retention: %w", err)
 	}
 	res.Epoch, res.Seq = row.Epoch, row.Seq
 	return res, nil
+}
+
+// retain applies the row's retention policy to the profile's snapshots,
+// the one just written included.
+func (s *Store) retain(tx kvTx, row *persistence.SaveRow) error {
+	prefix := profilePrefix(row.Key)
+	var ages []persistence.SnapshotAge
+	err := tx.Scan(bucketSnapshots, prefix, nil, func(k, v []byte) (bool, error) {
+		seq, err := parseSnapshotKey(k, len(prefix))
+		if err != nil {
+			return false, err
+		}
+		sv, err := decodeSnapshot(v) // the document is not copied
+		if err != nil {
+			return false, fmt.Errorf("version %d: %w", seq, err)
+		}
+		ages = append(ages, persistence.SnapshotAge{Seq: seq, SavedAt: sv.SavedAt})
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, seq := range row.Retention.Prune(ages, s.limits.HistoryDepth) {
+		if err := tx.Delete(bucketSnapshots, snapshotKey(row.Key, seq)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readSnapshot reads one snapshot, copying the document out of the engine.

@@ -146,13 +146,13 @@ func TestRetention(t *testing.T) {
 					t.Errorf("after seq %d: versions %v, want %v", seq, got, want)
 				}
 			}
-			// Skipping seqs keeps fewer, never more.
+			// Skipping seqs keeps the newest three all the same.
 			s.save(t, "n", saveRow(p, a.Epoch, 9))
-			if got := s.seqs(t, p); !reflect.DeepEqual(got, []int64{9}) {
-				t.Errorf("after skipping to 9: versions %v, want [9]", got)
+			if got := s.seqs(t, p); !reflect.DeepEqual(got, []int64{9, 6, 5}) {
+				t.Errorf("after skipping to 9: versions %v, want [9 6 5]", got)
 			}
-			if _, err := s.Version(ctx, p, 6); !errors.Is(err, persistence.ErrNotFound) {
-				t.Errorf("Version(6) after retention = %v, want ErrNotFound", err)
+			if _, err := s.Version(ctx, p, 4); !errors.Is(err, persistence.ErrNotFound) {
+				t.Errorf("Version(4) after retention = %v, want ErrNotFound", err)
 			}
 			// The neighbouring profile is untouched.
 			if got := s.seqs(t, q); !reflect.DeepEqual(got, []int64{1}) {

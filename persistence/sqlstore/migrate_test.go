@@ -129,8 +129,12 @@ func migrateAtOnce(t *testing.T, url string, ms []migration, n int) {
 	}
 }
 
-// schemaObject finds the table or index a migration creates.
-var schemaObject = regexp.MustCompile(`(?i)CREATE (?:TABLE|INDEX) IF NOT EXISTS\s+(\w+)`)
+// schemaObject finds the table or index a migration creates, and
+// schemaColumn the table and column it adds.
+var (
+	schemaObject = regexp.MustCompile(`(?i)CREATE (?:TABLE|INDEX) IF NOT EXISTS\s+(\w+)`)
+	schemaColumn = regexp.MustCompile(`(?i)ALTER TABLE\s+(\w+)\s+ADD COLUMN IF NOT EXISTS\s+(\w+)`)
+)
 
 // checkSchema checks that every object ms create exists and that the
 // version table lists exactly ms, each once.
@@ -143,16 +147,23 @@ func checkSchema(t *testing.T, url string, ms []migration) {
 	}
 	defer conn.Close(ctx)
 	for _, m := range ms {
-		name := schemaObject.FindStringSubmatch(m.SQL)
-		if name == nil {
+		var exists bool
+		var what string
+		if name := schemaObject.FindStringSubmatch(m.SQL); name != nil {
+			what = name[1]
+			err = conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name[1]).Scan(&exists)
+		} else if col := schemaColumn.FindStringSubmatch(m.SQL); col != nil {
+			what = col[1] + "." + col[2]
+			err = conn.QueryRow(ctx, `SELECT count(*) = 1 FROM information_schema.columns WHERE table_name = $1 AND column_name = $2`,
+				col[1], col[2]).Scan(&exists)
+		} else {
 			t.Fatalf("migration %04d_%s: cannot tell what it creates", m.Version, m.Name)
 		}
-		var exists bool
-		if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name[1]).Scan(&exists); err != nil {
+		if err != nil {
 			t.Fatal(err)
 		}
 		if !exists {
-			t.Errorf("migration %04d_%s: %s does not exist", m.Version, m.Name, name[1])
+			t.Errorf("migration %04d_%s: %s does not exist", m.Version, m.Name, what)
 		}
 	}
 	rows, err := conn.Query(ctx, `SELECT version, name FROM hearth_schema_migrations ORDER BY version`)

@@ -291,7 +291,8 @@ func (s *Store) Delete(ctx context.Context, nodeID string, key persistence.Profi
 		}
 		for _, q := range []string{
 			`UPDATE hearth_profiles
-			    SET deleted = true, owner_node = NULL, save_seq = 0, schema_version = 0, updated_at = now()
+			    SET deleted = true, owner_node = NULL, save_seq = 0, schema_version = 0,
+			        retained_seqs = NULL, retained_ms = NULL, updated_at = now()
 			  WHERE namespace = $1 AND profile_id = $2`,
 			`DELETE FROM hearth_snapshots WHERE namespace = $1 AND profile_id = $2`,
 			`DELETE FROM hearth_records WHERE namespace = $1 AND profile_id = $2`,

@@ -13,19 +13,24 @@ import (
 // qSave writes a whole batch in one statement. The UPDATE is the fence: a
 // row changes only if this node still owns the profile at the row's epoch
 // and the row's seq is newer. Only the rows it returned get their snapshot
-// and idempotency records, so a fenced row writes nothing at all. Each CTE
+// and idempotency records, so a fenced row writes nothing at all. It also
+// sets the profile's list of retained snapshots to what the row's retention
+// keeps (retention.go). Each CTE
 // modifies a different table, which CockroachDB allows in one statement; the
 // final SELECT names every CTE so both databases run them all.
 const qSave = `
 WITH v AS (
-    SELECT * FROM unnest($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::BYTEA[], $8::BOOL[])
-        AS v(namespace, profile_id, epoch, save_seq, schema_version, document, release_owner)
+    SELECT * FROM unnest($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::BYTEA[], $8::BOOL[],
+                         $14::TEXT[], $15::TEXT[])
+        AS v(namespace, profile_id, epoch, save_seq, schema_version, document, release_owner, kept_seqs, kept_ms)
 ),
 saved AS (
     UPDATE hearth_profiles AS p
        SET save_seq = v.save_seq,
            schema_version = v.schema_version,
            owner_node = CASE WHEN v.release_owner THEN NULL ELSE p.owner_node END,
+           retained_seqs = string_to_array(v.kept_seqs, ',')::BIGINT[],
+           retained_ms = string_to_array(v.kept_ms, ',')::BIGINT[],
            updated_at = now()
       FROM v
      WHERE p.namespace = v.namespace AND p.profile_id = v.profile_id
@@ -58,20 +63,6 @@ SELECT p.namespace, p.profile_id, p.owner_node, p.epoch, p.save_seq, p.schema_ve
   JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(namespace, profile_id)
     ON p.namespace = v.namespace AND p.profile_id = v.profile_id`
 
-// qRetain drops snapshots that fell out of the retention window. It is sent
-// in the same round trip as qSave (a pipelined batch in one transaction), so
-// it cannot use qSave's result; instead it joins the profile row and acts
-// only where this batch's save landed (stored seq and epoch equal the row's).
-// A superseded retry of the same seq trims the same window, which is harmless.
-const qRetain = `
-DELETE FROM hearth_snapshots AS s
- USING unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
-       AS v(namespace, profile_id, epoch, save_seq, keep_from),
-       hearth_profiles AS p
- WHERE p.namespace = v.namespace AND p.profile_id = v.profile_id
-   AND p.epoch = v.epoch AND p.save_seq = v.save_seq
-   AND s.namespace = v.namespace AND s.profile_id = v.profile_id AND s.save_seq < v.keep_from`
-
 // saveArgs is the batch as column arrays, the shape unnest wants.
 type saveArgs struct {
 	ns, id               []string
@@ -81,21 +72,23 @@ type saveArgs struct {
 	recNS, recID, recKey []string
 	recResult            [][]byte
 	recSeq               []int64
-	keepFrom             []int64 // oldest seq retained after this save
+	// Filled per attempt by planRetention: the retained list each row
+	// leaves (comma-separated, for string_to_array) and what it deletes.
+	keptSeqs, keptMS         []string
+	dropNS, dropID, dropKept []string
+	dropSeq                  []int64
 }
 
-func columns(rows []persistence.SaveRow, depth int) saveArgs {
+func columns(rows []persistence.SaveRow) saveArgs {
 	a := saveArgs{
 		ns: make([]string, len(rows)), id: make([]string, len(rows)),
 		epoch: make([]int64, len(rows)), seq: make([]int64, len(rows)), schema: make([]int64, len(rows)),
 		doc: make([][]byte, len(rows)), release: make([]bool, len(rows)),
-		keepFrom: make([]int64, len(rows)),
 	}
 	for i, r := range rows {
 		a.ns[i], a.id[i] = r.Key.Namespace, r.Key.ID
 		a.epoch[i], a.seq[i], a.schema[i] = r.Epoch, r.Seq, r.SchemaVersion
 		a.doc[i], a.release[i] = r.Document, r.Release
-		a.keepFrom[i] = persistence.RetainFrom(r.Seq, depth)
 		if a.doc[i] == nil {
 			a.doc[i] = []byte{} // NOT NULL column; an empty document is still a document
 		}
@@ -129,7 +122,7 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 	if len(rows) == 0 {
 		return []persistence.SaveResult{}, nil
 	}
-	a := columns(rows, s.limits.HistoryDepth)
+	a := columns(rows)
 	index := make(map[persistence.ProfileKey]int, len(rows))
 	for i, r := range rows {
 		index[r.Key] = i
@@ -141,6 +134,9 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 		results = make([]persistence.SaveResult, len(rows))
 		for i, r := range rows {
 			results[i] = persistence.SaveResult{Key: r.Key}
+		}
+		if err := planRetention(ctx, tx, rows, s.limits.HistoryDepth, &a); err != nil {
+			return fmt.Errorf("retention: %w", err)
 		}
 		saved, err := saveStatement(ctx, tx, nodeID, a)
 		if err != nil {
@@ -166,8 +162,8 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 func saveStatement(ctx context.Context, tx pgx.Tx, nodeID string, a saveArgs) ([]persistence.ProfileKey, error) {
 	batch := &pgx.Batch{}
 	batch.Queue(qSave, nodeID, a.ns, a.id, a.epoch, a.seq, a.schema, a.doc, a.release,
-		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq)
-	batch.Queue(qRetain, a.ns, a.id, a.epoch, a.seq, a.keepFrom)
+		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq, a.keptSeqs, a.keptMS)
+	batch.Queue(qRetainDelete, a.dropNS, a.dropID, a.dropSeq, a.dropKept)
 	br := tx.SendBatch(ctx, batch)
 	saved, err := readSaved(br)
 	if err != nil {

@@ -31,10 +31,10 @@ func openTestStore(tb testing.TB, limits persistence.Limits) *Store {
 	return s
 }
 
-// harness runs the contract suite on PostgreSQL. Leases are judged by the
-// database's now(), which tests cannot move; Advance instead moves every
-// lease expiry back by d, which is the same as the clock moving forward by d
-// for every lease judgement.
+// harness runs the contract suite on PostgreSQL. Leases and ages are judged
+// by the database's now(), which tests cannot move; Advance instead moves
+// every lease expiry and every stored timestamp a judgement reads back by d,
+// which is the same as the clock moving forward by d.
 type harness struct{}
 
 func (harness) New(t *testing.T, limits persistence.Limits) persistence.Store {
@@ -43,11 +43,16 @@ func (harness) New(t *testing.T, limits persistence.Limits) persistence.Store {
 
 func (harness) Advance(t *testing.T, s persistence.Store, d time.Duration) {
 	t.Helper()
-	_, err := s.(*Store).pool.Exec(context.Background(),
+	for _, q := range []string{
 		`UPDATE hearth_nodes SET lease_expires_at = lease_expires_at - INTERVAL '1 millisecond' * $1::BIGINT`,
-		d.Milliseconds())
-	if err != nil {
-		t.Fatal(err)
+		`UPDATE hearth_snapshots SET saved_at = saved_at - INTERVAL '1 millisecond' * $1::BIGINT`,
+		`UPDATE hearth_profiles
+		    SET retained_ms = (SELECT array_agg(ms - $1::BIGINT ORDER BY i) FROM unnest(retained_ms) WITH ORDINALITY AS r(ms, i))
+		  WHERE retained_ms IS NOT NULL AND cardinality(retained_ms) > 0`,
+	} {
+		if _, err := s.(*Store).pool.Exec(context.Background(), q, d.Milliseconds()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

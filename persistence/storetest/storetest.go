@@ -29,7 +29,7 @@ import (
 type Harness interface {
 	// New returns a fresh, empty store enforcing limits (zero fields = defaults), closed by the harness via t.Cleanup.
 	New(t *testing.T, limits persistence.Limits) persistence.Store
-	// Advance moves the store's lease clock forward by d without sleeping: every lease judged afterwards is judged as if d had elapsed (the SQL store does it by moving lease expiries back by d; local stores advance their fake clock).
+	// Advance moves the store's clock forward by d without sleeping: every lease and every stored time judged afterwards (snapshot ages for retention) is judged as if d had elapsed (the SQL store does it by moving lease expiries and stored timestamps back by d; local stores advance their fake clock).
 	Advance(t *testing.T, s persistence.Store, d time.Duration)
 }
 
