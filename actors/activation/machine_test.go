@@ -131,6 +131,9 @@ func TestDurableAcknowledgedOnlyAfterCommit(t *testing.T) {
 	if len(h.saves) != 1 || h.saves[0].Row.Epoch != 1 {
 		t.Fatalf("a durable update must start a save under the epoch: %+v", h.saves)
 	}
+	if h.saves[0].Row.Retention != DefaultHistory {
+		t.Fatalf("a namespace without a history policy saves with %+v, want the default %+v", h.saves[0].Row.Retention, DefaultHistory)
+	}
 	// A failed save answers UNAVAILABLE (outcome unknown) and retries.
 	h.step(SaveDone{No: h.saves[0].No, Err: errTest})
 	h.mustCode(dur, hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE)

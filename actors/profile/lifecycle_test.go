@@ -448,7 +448,10 @@ func stringRepeat(s string, n int) string {
 func TestRestoreAndDelete(t *testing.T) {
 	eachStore(t, func(t *testing.T, k storeKind) {
 		f := newFixture(t, k)
-		n := f.node("n1", nil)
+		// Keep every snapshot (no interval thinning) so both saves stay.
+		n := f.node("n1", func(c *Config) {
+			c.Namespaces = map[string]Namespace{"game": {History: persistence.Retention{Keep: 10}}}
+		})
 		r := ref("history")
 		mustOK(t, call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, Durability: durable, Operations: []*hearthv1.Operation{set("/coins", "10")}}))
 		mustOK(t, call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, Durability: durable, Operations: []*hearthv1.Operation{set("/coins", "0")}}))
