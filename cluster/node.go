@@ -100,7 +100,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 	}))
 	namespaces := make(map[string]profile.Namespace, len(cfg.Namespaces))
 	for name, ns := range cfg.Namespaces {
-		namespaces[name] = profile.Namespace{Template: ns.Template, Migrations: ns.Migrations}
+		namespaces[name] = profile.Namespace{Template: ns.Template, Migrations: ns.Migrations, History: ns.History}
 	}
 	p := cfg.Profiles
 	n.host, err = profile.NewHost(n.system, profile.Config{

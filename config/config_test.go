@@ -46,6 +46,7 @@ namespaces:
     migrations:
       - version: 2
         actions: [{kind: rename, path: /gold, to: coins}]
+    history: {keep: 48, interval: 30m}
 `
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ namespaces:
 		t.Fatalf("precedence: %+v", c)
 	}
 	ns, ok := c.Namespaces["game"]
-	if !ok || ns.Migrations.Current() != 2 || ns.Template == nil {
+	if !ok || ns.Migrations.Current() != 2 || ns.Template == nil || ns.History.Keep != 48 || ns.History.Interval != 30*time.Minute {
 		t.Fatalf("namespaces: %+v", c.Namespaces)
 	}
 }
@@ -99,6 +100,12 @@ func TestRefusals(t *testing.T) {
 			[]string{`namespaces.g.migrations[0].actions[0]: unknown key "too"`}},
 		{"version as text", []string{"--config", write("h.yaml", "namespaces: {g: {migrations: [{version: two}]}}")}, nil,
 			[]string{"namespaces.g.migrations[0].version must be a whole number"}},
+		{"misspelt history key", []string{"--config", write("i.yaml", "namespaces: {g: {history: {keeps: 3}}}")}, nil,
+			[]string{"i.yaml", `namespaces.g.history: unknown key "keeps"`, "keep, interval"}},
+		{"history interval not a duration", []string{"--config", write("j.yaml", "namespaces: {g: {history: {interval: soon}}}")}, nil,
+			[]string{"namespaces.g.history.interval"}},
+		{"history keep out of range", []string{"--config", write("k.yaml", "namespaces: {g: {history: {keep: 100000}}}")}, nil,
+			[]string{"namespaces.g.history"}},
 		{"template not an object", []string{"--config", write("c.yaml", "namespaces: {g: {template: [1]}}")}, nil, []string{"c.yaml", "namespaces.g.template"}},
 	}
 	for _, c := range cases {

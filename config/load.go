@@ -21,6 +21,7 @@ import (
 
 	"github.com/hearth-profiles/hearth/actors/document"
 	"github.com/hearth-profiles/hearth/actors/migration"
+	"github.com/hearth-profiles/hearth/persistence"
 )
 
 // EnvPrefix starts every environment variable; "__" separates levels:
@@ -32,12 +33,25 @@ const EnvPrefix = "HEARTH_"
 type Namespace struct {
 	Template   any
 	Migrations migration.Plan
+	// History says which snapshots of each profile are kept (zero: the
+	// default, 24 snapshots at most one per 15 minutes).
+	History persistence.Retention
 }
 
 // namespaceFile is a namespace as written in YAML.
 type namespaceFile struct {
 	Template   json.RawMessage  `json:"template"`
 	Migrations []migration.Step `json:"migrations"`
+	History    historyFile      `json:"history"`
+}
+
+// historyFile is a namespace's history policy as written in YAML.
+type historyFile struct {
+	// Keep is the most snapshots kept per profile.
+	Keep int `json:"keep"`
+	// Interval keeps at most one snapshot per interval ("15m"); "0s" keeps
+	// the newest Keep whatever their age.
+	Interval string `json:"interval"`
 }
 
 // FlagSet returns the flags for every key, with their defaults and help.
@@ -182,6 +196,17 @@ func namespaces(path string, raw map[string]any) (map[string]Namespace, error) {
 		}
 		if ns.Migrations, err = migration.NewPlan(nf.Migrations); err != nil {
 			return nil, fmt.Errorf("%w: config file %s: namespaces.%s: %v", ErrInvalid, path, name, err)
+		}
+		if h := nf.History; h != (historyFile{}) {
+			ns.History.Keep = h.Keep
+			if h.Interval != "" {
+				if ns.History.Interval, err = time.ParseDuration(h.Interval); err != nil {
+					return nil, fmt.Errorf("%w: config file %s: namespaces.%s.history.interval: %v", ErrInvalid, path, name, err)
+				}
+			}
+			if err := persistence.ValidateRetention(ns.History); err != nil {
+				return nil, fmt.Errorf("%w: config file %s: namespaces.%s.history: %v", ErrInvalid, path, name, err)
+			}
 		}
 		out[name] = ns
 	}
