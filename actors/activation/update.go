@@ -25,9 +25,9 @@ type change struct {
 	durable         bool
 	expectedVersion int64
 	token           string
-	// result builds the answer and the idempotency record of a first
-	// application at version.
-	result func(version int64) (resp proto.Message, record *hearthv1.IdempotencyRecord)
+	// result builds the answer of a first application at version, and its
+	// idempotency record when record is true.
+	result func(version int64, record bool) (resp proto.Message, rec *hearthv1.IdempotencyRecord)
 	// repeat builds the answer to a repeated key from the first's record.
 	repeat func(rec *hearthv1.IdempotencyRecord, durable bool) proto.Message
 }
@@ -38,9 +38,12 @@ func (m *Machine) onUpdate(now time.Time, r Request, msg *hearthv1.UpdateRequest
 		durable:         msg.GetDurability() == hearthv1.Durability_DURABILITY_DURABLE,
 		expectedVersion: msg.GetExpectedVersion(),
 		token:           msg.GetSessionToken(),
-		result: func(version int64) (proto.Message, *hearthv1.IdempotencyRecord) {
+		result: func(version int64, record bool) (proto.Message, *hearthv1.IdempotencyRecord) {
 			resp := &hearthv1.UpdateResponse{Version: version}
-			return resp, &hearthv1.IdempotencyRecord{Result: &hearthv1.IdempotencyRecord_Update{Update: proto.Clone(resp).(*hearthv1.UpdateResponse)}}
+			if !record {
+				return resp, nil
+			}
+			return resp, &hearthv1.IdempotencyRecord{Result: &hearthv1.IdempotencyRecord_Update{Update: &hearthv1.UpdateResponse{Version: version}}}
 		},
 		repeat: func(rec *hearthv1.IdempotencyRecord, durable bool) proto.Message {
 			resp := proto.Clone(rec.GetUpdate()).(*hearthv1.UpdateResponse)
@@ -85,7 +88,7 @@ func (m *Machine) onPurchase(now time.Time, r Request, msg *hearthv1.PurchaseReq
 		recordKey: purchaseKeyPrefix + msg.GetReceiptId(),
 		durable:   true, // a purchase is granted only once its grant is committed
 		token:     msg.GetSessionToken(),
-		result: func(version int64) (proto.Message, *hearthv1.IdempotencyRecord) {
+		result: func(version int64, _ bool) (proto.Message, *hearthv1.IdempotencyRecord) {
 			p := &hearthv1.Purchase{
 				ReceiptId: msg.GetReceiptId(), ProductId: msg.GetProductId(), Version: version,
 				GrantedAt: timestamppb.New(now), Metadata: msg.GetMetadata(),
@@ -214,7 +217,7 @@ func (m *Machine) applyNew(now time.Time, r Request, c change) {
 		}
 		bound = int64(len(encoded))
 	}
-	resp, rec := c.result(m.version + 1)
+	resp, rec := c.result(m.version+1, c.recordKey != "")
 	var recBytes []byte
 	if c.recordKey != "" {
 		if recBytes, err = proto.Marshal(rec); err != nil {

@@ -3,6 +3,7 @@ package profile
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -37,6 +38,7 @@ type Host struct {
 	sched     *scheduler
 	activator *activator
 	events    *eventHub
+	dispatch  *workerDispatcher
 	props     *actor.Props
 
 	mu         sync.Mutex
@@ -102,7 +104,9 @@ func NewHost(system *actor.ActorSystem, cfg Config) (*Host, error) {
 	// A panic in an activation is a bug; stop it rather than restart it in
 	// place, so its replacement goes through a full activation (a fresh
 	// epoch and load) and the unsaved state is dropped as in a crash.
+	h.dispatch = newWorkerDispatcher(4*runtime.GOMAXPROCS(0), 300)
 	h.props = actor.PropsFromProducer(func() actor.Actor { return h.spawning },
+		actor.WithDispatcher(h.dispatch),
 		actor.WithGuardian(actor.NewOneForOneStrategy(0, time.Second, func(reason any) actor.Directive {
 			c.Logger.Error("profile activation panicked; stopping it", "reason", fmt.Sprint(reason))
 			return actor.StopDirective
@@ -367,6 +371,7 @@ func (h *Host) Drain(ctx context.Context) error {
 func (h *Host) Close() {
 	h.sched.stop()
 	h.activator.close()
+	h.dispatch.close()
 }
 
 // ErrorResponse builds the response to req carrying err as its Error, for
