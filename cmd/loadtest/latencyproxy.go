@@ -59,8 +59,8 @@ type latencyProxy struct {
 	wake  chan struct{} // the scheduler waits on it while the queue is empty
 
 	chunks, bytes, accepted, stalls atomic.Int64
-	late                    *hdrhistogram.Histogram // µs a write went out after its due time; the scheduler's
-	latemu                  sync.Mutex
+	late                            *hdrhistogram.Histogram // µs a write went out after its due time; the scheduler's
+	latemu                          sync.Mutex
 }
 
 // ProxyStats is what a latency proxy did, for the report.

@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// echoServer echoes every connection until EOF, then half-closes it.
-func echoServer(t testing.TB) string {
+// serveTCP runs handle on every connection to a fresh loopback listener
+// and closes the connection after it.
+func serveTCP(t testing.TB, handle func(*net.TCPConn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,12 +31,19 @@ func echoServer(t testing.TB) string {
 			}
 			go func() {
 				defer c.Close()
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
+				handle(c.(*net.TCPConn))
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// echoServer echoes every connection until EOF, then half-closes it.
+func echoServer(t testing.TB) string {
+	return serveTCP(t, func(c *net.TCPConn) {
+		_, _ = io.Copy(c, c)
+		_ = c.CloseWrite()
+	})
 }
 
 func proxyTo(t testing.TB, upstream string, delay time.Duration) *latencyProxy {
@@ -118,34 +126,20 @@ func TestLatencyProxyStalledReaderHoldsUpNoOne(t *testing.T) {
 	}
 	// The upstream streams the payload to a connection that starts with
 	// 'S', and echoes one that starts with 'E'.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				kind := make([]byte, 1)
-				if _, err := io.ReadFull(c, kind); err != nil {
-					return
-				}
-				if kind[0] == 'S' {
-					_, _ = c.Write(payload)
-				} else {
-					_, _ = io.Copy(c, c)
-				}
-				_ = c.(*net.TCPConn).CloseWrite()
-				_, _ = io.Copy(io.Discard, c)
-			}()
+	upstream := serveTCP(t, func(c *net.TCPConn) {
+		kind := make([]byte, 1)
+		if _, err := io.ReadFull(c, kind); err != nil {
+			return
 		}
-	}()
-	p := proxyTo(t, ln.Addr().String(), 100*time.Microsecond)
+		if kind[0] == 'S' {
+			_, _ = c.Write(payload)
+		} else {
+			_, _ = io.Copy(c, c)
+		}
+		_ = c.CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+	})
+	p := proxyTo(t, upstream, 100*time.Microsecond)
 	stalled, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
