@@ -12,16 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/hearth-profiles/hearth/internal/testenv/pgtest"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 )
-
-// pg is shared by every test in this package. It is package-level state
-// because TestMain is the only hook that runs once per test binary; it is
-// written once by pgtest.Main before any test runs and only read after.
-var pg *pgtest.Server
-
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &pg)) }
 
 // TestBaselinesHoldTheContract runs both baselines end to end through the
 // latency proxy and reads the report.

@@ -44,6 +44,9 @@ type Report struct {
 	ColdActivationsPerSec float64  `json:"cold_activations_per_sec"`
 	Passivations          float64  `json:"passivations"`
 	Chaos                 []string `json:"chaos,omitempty"`
+	// Gateways is the gateways the client sent to at the end of the run
+	// (chaos's added nodes included); empty for other transports.
+	Gateways []string `json:"gateways,omitempty"`
 	// DBProxy is the latency proxy between the database's clients and the
 	// database (-db-latency), with its measured lateness.
 	DBProxy *ProxyStats `json:"db_proxy,omitempty"`
@@ -212,6 +215,9 @@ loop:
 	rep.CPU.fill(cpu0, cpu1, rep.Ops)
 	rep.Activations = scrape(s.metrics(), "hearth_profile_activations_total")
 	rep.Passivations = scrape(s.metrics(), "hearth_profile_passivations_total")
+	if s.gateways != nil {
+		rep.Gateways = s.gateways()
+	}
 	if s.proxy != nil {
 		ps := s.proxy.Stats()
 		rep.DBProxy = &ps

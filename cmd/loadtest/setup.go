@@ -39,6 +39,7 @@ type setup struct {
 	transport client.Transport
 	target    string
 	metrics   func() []string // gateways to scrape
+	gateways  func() []string // the client's gateway targets (nil: not a gateway transport)
 	read      func() reader   // the stored profiles, after the run; nil: no verification
 	finish    func() error    // stop what the run started, before verifying
 	cleanup   []func()        // after the report
@@ -119,7 +120,8 @@ func prepare(ctx context.Context, o options, cfg Config, log *slog.Logger, tmp s
 		if err != nil {
 			return s, fmt.Errorf("embedded node: %w", err)
 		}
-		s.transport, s.target = newGateways([]string{node.Addr()}), "embedded node "+node.Addr()
+		gws := newGateways([]string{node.Addr()})
+		s.transport, s.target, s.gateways = gws, "embedded node "+node.Addr(), gws.addrs
 		s.metrics = func() []string { return []string{node.Addr()} }
 		s.finish = func() error {
 			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -161,7 +163,7 @@ func prepare(ctx context.Context, o options, cfg Config, log *slog.Logger, tmp s
 		}
 		gws := newGateways(f.gateways())
 		f.added = gws.add // chaos's new nodes become targets
-		s.transport, s.target = gws, fmt.Sprintf("%d spawned nodes via gateways (%s)", o.spawn, describe(f.gateways()))
+		s.transport, s.target, s.gateways = gws, fmt.Sprintf("%d spawned nodes via gateways (%s)", o.spawn, describe(f.gateways())), gws.addrs
 		if o.transport == "cluster" {
 			conn, err := cluster.DialCluster(ctx, cluster.ClientConfig{ConsulAddress: o.consul, Service: f.service})
 			if err != nil {
@@ -169,7 +171,7 @@ func prepare(ctx context.Context, o options, cfg Config, log *slog.Logger, tmp s
 				return s, fmt.Errorf("cluster client: %w", err)
 			}
 			s.cleanup = append(s.cleanup, func() { conn.Close() })
-			s.transport, s.target = conn, fmt.Sprintf("%d spawned nodes via the cluster client (consul %s, service %s)", o.spawn, o.consul, f.service)
+			s.transport, s.target, s.gateways = conn, fmt.Sprintf("%d spawned nodes via the cluster client (consul %s, service %s)", o.spawn, o.consul, f.service), nil
 		}
 		s.metrics = f.gateways
 		s.finish = func() error { f.stopAll(); return nil }
@@ -191,7 +193,8 @@ func prepare(ctx context.Context, o options, cfg Config, log *slog.Logger, tmp s
 			s.transport, s.target = conn, "cluster client via consul "+rest
 		} else {
 			addrs := strings.Split(o.target, ",")
-			s.transport, s.target = newGateways(addrs), describe(addrs)
+			gws := newGateways(addrs)
+			s.transport, s.target, s.gateways = gws, describe(addrs), gws.addrs
 			s.metrics = func() []string { return addrs }
 		}
 		if o.db != "" {

@@ -168,9 +168,12 @@ func (f *fleet) chaos(period time.Duration, stop <-chan struct{}, killed func(),
 		}
 		f.mu.Unlock()
 		act := actions[i%len(actions)]
+		if victim == nil {
+			act = "add-node" // one node: grow before stopping any
+		}
 		start := time.Now()
 		switch {
-		case act == "add-node" || victim == nil:
+		case act == "add-node":
 			n, err := f.start("")
 			if err != nil {
 				f.log.Error("chaos: add node failed", "err", err)
@@ -191,15 +194,12 @@ func (f *fleet) chaos(period time.Duration, stop <-chan struct{}, killed func(),
 				f.log.Error("chaos: restart failed", "err", err)
 			}
 		}
-		events <- fmt.Sprintf("%s %s (%.1fs)", act, nameOf(victim), time.Since(start).Seconds())
+		ev := act
+		if act != "add-node" {
+			ev += " " + victim.name
+		}
+		events <- fmt.Sprintf("%s (%.1fs)", ev, time.Since(start).Seconds())
 	}
-}
-
-func nameOf(n *nodeProc) string {
-	if n == nil {
-		return ""
-	}
-	return n.name
 }
 
 // cpu is the CPU time every node of the fleet used so far, the stopped
