@@ -27,20 +27,21 @@ func newDelayTimer() (*delayTimer, error) {
 	return &delayTimer{fd: fd, f: os.NewFile(uintptr(fd), "timerfd")}, nil
 }
 
-// SleepUntil returns at due (or at once, if due is less than dueSlop away).
-func (t *delayTimer) SleepUntil(due time.Time) error {
+// SleepUntil returns at due, or at once if due is less than dueSlop away
+// (slept is false then).
+func (t *delayTimer) SleepUntil(due time.Time) (slept bool, err error) {
 	d := time.Until(due)
 	if d <= dueSlop {
-		return nil
+		return false, nil
 	}
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(d.Nanoseconds())}
 	if err := unix.TimerfdSettime(t.fd, 0, &spec, nil); err != nil {
-		return fmt.Errorf("timerfd: %w", err)
+		return false, fmt.Errorf("timerfd: %w", err)
 	}
 	if _, err := t.f.Read(t.buf[:]); err != nil { // the expiry count; blocks until it fires
-		return fmt.Errorf("timerfd: %w", err)
+		return false, fmt.Errorf("timerfd: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 func (t *delayTimer) Close() error { return t.f.Close() }

@@ -11,11 +11,12 @@ type delayTimer struct{}
 
 func newDelayTimer() (*delayTimer, error) { return &delayTimer{}, nil }
 
-func (t *delayTimer) SleepUntil(due time.Time) error {
+func (t *delayTimer) SleepUntil(due time.Time) (slept bool, err error) {
 	if d := time.Until(due); d > dueSlop {
 		time.Sleep(d)
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 func (t *delayTimer) Close() error { return nil }
