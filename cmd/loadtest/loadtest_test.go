@@ -155,3 +155,22 @@ func (d *docTransport) Request(_ context.Context, m proto.Message) (proto.Messag
 func (d *docTransport) Watch(context.Context, *hearthv1.ProfileRef, func(*hearthv1.WatchEvent) error) error {
 	return nil
 }
+
+// TestRunRefusesWhatItCannotDo: options that cannot work end the run with
+// exit code 2 before anything starts.
+func TestRunRefusesWhatItCannotDo(t *testing.T) {
+	for _, args := range [][]string{
+		{"-embedded", "-db-latency", "300us"},              // no database to delay
+		{"-target", "127.0.0.1:1", "-db-latency", "300us"}, // nodes it did not start
+		{"-baseline", "nosql", "-db", "postgres://a@127.0.0.1:1/db"},
+		{"-baseline", "sql-lock"}, // no -db
+		{"-spawn", "1", "-transport", "carrier-pigeon", "-db", "postgres://a@127.0.0.1:1/db", "-consul", "127.0.0.1:1"},
+		{"-baseline", "sql", "-db", "postgres://a@h1:1,h2:2/db", "-db-latency", "1ms"}, // two hosts
+		{"-node-pid", "x", "-target", "127.0.0.1:1"},
+		{},
+	} {
+		if code := run(args); code != 2 {
+			t.Errorf("%v: exit code %d, want 2", args, code)
+		}
+	}
+}
