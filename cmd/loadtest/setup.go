@@ -170,11 +170,15 @@ func prepare(ctx context.Context, o options, cfg Config, log *slog.Logger, tmp s
 				f.stopAll()
 				return s, fmt.Errorf("cluster client: %w", err)
 			}
-			s.cleanup = append(s.cleanup, func() { conn.Close() })
 			s.transport, s.target, s.gateways = conn, fmt.Sprintf("%d spawned nodes via the cluster client (consul %s, service %s)", o.spawn, o.consul, f.service), nil
+			// The client leaves before the nodes stop: protoactor's remote
+			// races its own Shutdown against the endpoint-terminated events
+			// that stopped nodes cause (seen with -race).
+			s.finish = func() error { conn.Close(); f.stopAll(); return nil }
+		} else {
+			s.finish = func() error { f.stopAll(); return nil }
 		}
 		s.metrics = f.gateways
-		s.finish = func() error { f.stopAll(); return nil }
 		s.read = sqlReader(ctx, o.db, cfg.Namespace)
 		s.nodeCPU = f.cpu
 		s.nodeNote = "every spawned node process, restarted and added ones included"
