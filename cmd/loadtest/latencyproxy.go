@@ -43,7 +43,8 @@ import (
 // serves every chunk due by then. Those tens of microseconds would add to
 // every trip, so the timer is armed early by the running median of its
 // measured wake-up latency (at most a quarter of the delay, and 200 µs):
-// the median delay is right, and a chunk is never early by more than that.
+// the median delay is right, and a chunk is never early by more than that
+// plus dueSlop.
 // BenchmarkLatencyProxy measures accuracy and CPU per round trip.
 type latencyProxy struct {
 	ln       net.Listener
