@@ -16,13 +16,32 @@ import (
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 )
 
-// baseline runs the same workload the way a stateless service would: every
-// operation is one SERIALIZABLE read-modify-write transaction straight
-// against the database (read the document, apply the operations, write it
-// back, record the idempotency key), retried by cockroach-go's helper. It
-// keeps its own tables so it never touches Hearth's.
+// baseline runs the same workload the way a stateless service would:
+// every operation is one transaction straight against the database (read
+// the document, apply the operations in Go, write it back, record the
+// idempotency key in the same transaction). It keeps its own tables so it
+// never touches Hearth's. Two kinds:
+//
+//   - "sql": SERIALIZABLE, retried by cockroach-go's helper on
+//     serialization failures; concurrent writers of one profile conflict
+//     and retry. BEGIN, key read, document read, upsert, key insert and
+//     COMMIT are six round trips.
+//   - "sql-lock": what a competent stateless service does. The transaction
+//     locks the profile's row (SELECT ... FOR UPDATE), so concurrent
+//     writers of one profile queue on the lock instead of retrying, and
+//     pipelines its statements: BEGIN + lock + key read in one round trip,
+//     update + key insert + COMMIT in the second. It runs at READ
+//     COMMITTED: on PostgreSQL a SERIALIZABLE (or REPEATABLE READ)
+//     transaction that waited for a row lock fails with a serialization
+//     error once the holder commits, so locking there buys nothing but
+//     retries; READ COMMITTED takes a fresh snapshot per statement, so the
+//     key read after the lock sees every committed key. CockroachDB runs
+//     READ COMMITTED since v23.2 (on by default from v24.1; where it is off,
+//     the transaction runs as SERIALIZABLE, where CockroachDB's FOR UPDATE
+//     also queues rather than fails). cockroach-go still retries a 40001.
 type baseline struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	locking bool
 }
 
 const baselineSchema = `
@@ -34,7 +53,7 @@ CREATE TABLE IF NOT EXISTS hearth_loadtest_baseline_keys (
     PRIMARY KEY (namespace, id, key));
 TRUNCATE hearth_loadtest_baseline, hearth_loadtest_baseline_keys;`
 
-func openBaseline(ctx context.Context, url string, conns int) (*baseline, error) {
+func openBaseline(ctx context.Context, url string, conns int, locking bool) (*baseline, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, err
@@ -48,7 +67,7 @@ func openBaseline(ctx context.Context, url string, conns int) (*baseline, error)
 		pool.Close()
 		return nil, fmt.Errorf("baseline schema: %w", err)
 	}
-	return &baseline{pool: pool}, nil
+	return &baseline{pool: pool, locking: locking}, nil
 }
 
 func (b *baseline) Close() { b.pool.Close() }
@@ -70,8 +89,52 @@ func (b *baseline) read(ctx context.Context, tx pgx.Tx, ref *hearthv1.ProfileRef
 	return doc, version, err
 }
 
-// apply is one read-modify-write with an optional idempotency key.
+// apply is one read-modify-write with an optional idempotency key. result
+// makes the answer from the new version, repeat from a recorded answer.
 func (b *baseline) apply(ctx context.Context, ref *hearthv1.ProfileRef, key string, ops []*hearthv1.Operation,
+	result func(version int64) proto.Message, repeat func([]byte) (proto.Message, error)) (proto.Message, error) {
+	var out proto.Message
+	var err error
+	if b.locking {
+		err = crdb.ExecuteCtx(crdb.WithMaxRetries(ctx, 20), func(ctx context.Context, _ ...any) error {
+			var err error
+			out, err = b.applyLocked(ctx, ref, key, ops, result, repeat)
+			return err
+		})
+	} else {
+		out, err = b.applySerializable(ctx, ref, key, ops, result, repeat)
+	}
+	if err != nil {
+		return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "baseline: %v", err)
+	}
+	return out, nil
+}
+
+// transform applies the operations to a stored document. A bad operation
+// is the caller's error (invalid), not a failure of the run.
+func transform(raw []byte, ops []*hearthv1.Operation) (next []byte, invalid proto.Message, err error) {
+	doc, err := document.Decode(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	dops := make([]document.Op, len(ops))
+	for i, o := range ops {
+		v, err := document.Decode([]byte(o.GetValue()))
+		if err != nil && o.GetKind() != hearthv1.OperationKind_OPERATION_KIND_DELETE {
+			return nil, nil, err
+		}
+		dops[i] = document.Op{Kind: document.OpKind(o.GetKind()), Path: o.GetPath(), Value: v}
+	}
+	applied, err := document.Apply(doc, dops, document.Limits{})
+	if err != nil {
+		return nil, &hearthv1.UpdateResponse{Error: messages.ToProto(messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%v", err))}, nil
+	}
+	next, err = document.Encode(applied)
+	return next, nil, err
+}
+
+// applySerializable is the "sql" baseline's transaction.
+func (b *baseline) applySerializable(ctx context.Context, ref *hearthv1.ProfileRef, key string, ops []*hearthv1.Operation,
 	result func(version int64) proto.Message, repeat func([]byte) (proto.Message, error)) (proto.Message, error) {
 	var out proto.Message
 	err := b.tx(ctx, func(tx pgx.Tx) error {
@@ -91,25 +154,9 @@ func (b *baseline) apply(ctx context.Context, ref *hearthv1.ProfileRef, key stri
 		if err != nil {
 			return err
 		}
-		doc, err := document.Decode(raw)
-		if err != nil {
-			return err
-		}
-		dops := make([]document.Op, len(ops))
-		for i, o := range ops {
-			v, err := document.Decode([]byte(o.GetValue()))
-			if err != nil && o.GetKind() != hearthv1.OperationKind_OPERATION_KIND_DELETE {
-				return err
-			}
-			dops[i] = document.Op{Kind: document.OpKind(o.GetKind()), Path: o.GetPath(), Value: v}
-		}
-		next, err := document.Apply(doc, dops, document.Limits{})
-		if err != nil {
-			out = &hearthv1.UpdateResponse{Error: messages.ToProto(messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "%v", err))}
-			return nil
-		}
-		enc, err := document.Encode(next)
-		if err != nil {
+		enc, invalid, err := transform(raw, ops)
+		if err != nil || invalid != nil {
+			out = invalid
 			return err
 		}
 		version++
@@ -131,10 +178,7 @@ ON CONFLICT (namespace, id) DO UPDATE SET doc = excluded.doc, version = excluded
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "baseline: %v", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Request implements client.Transport.
@@ -143,11 +187,19 @@ func (b *baseline) Request(ctx context.Context, m proto.Message) (proto.Message,
 	case *hearthv1.AcquireRequest:
 		// A stateless service has no sessions: it just reads.
 		var out *hearthv1.AcquireResponse
-		err := b.tx(ctx, func(tx pgx.Tx) error {
-			doc, v, err := b.read(ctx, tx, r.GetProfile())
+		var err error
+		if b.locking {
+			var doc []byte
+			var v int64
+			doc, v, err = b.readUnlocked(ctx, r.GetProfile())
 			out = &hearthv1.AcquireResponse{Document: string(doc), Version: v, SessionToken: "baseline"}
-			return err
-		})
+		} else {
+			err = b.tx(ctx, func(tx pgx.Tx) error {
+				doc, v, err := b.read(ctx, tx, r.GetProfile())
+				out = &hearthv1.AcquireResponse{Document: string(doc), Version: v, SessionToken: "baseline"}
+				return err
+			})
+		}
 		if err != nil {
 			return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "baseline: %v", err)
 		}
@@ -184,18 +236,20 @@ func (b *baseline) Watch(context.Context, *hearthv1.ProfileRef, func(*hearthv1.W
 	return errors.New("baseline: no watch")
 }
 
-// reader reads the baseline's stored counters.
+// reader reads the baseline's stored counters; its one stored state is the
+// row, at the row's version.
 func (b *baseline) reader(namespace string) reader {
-	return func(ctx context.Context, id string) (counters, error) {
+	return func(ctx context.Context, id string) (stored, error) {
 		var raw []byte
-		err := b.pool.QueryRow(ctx, `SELECT doc FROM hearth_loadtest_baseline WHERE namespace = $1 AND id = $2`, namespace, id).Scan(&raw)
+		var version int64
+		err := b.pool.QueryRow(ctx, `SELECT doc, version FROM hearth_loadtest_baseline WHERE namespace = $1 AND id = $2`, namespace, id).Scan(&raw, &version)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return counters{}, nil
+			return stored{}, nil
 		}
 		if err != nil {
-			return counters{}, err
+			return stored{}, err
 		}
-		var c counters
-		return c, json.Unmarshal(raw, &c)
+		s := stored{versions: []int64{version}}
+		return s, json.Unmarshal(raw, &s.counters)
 	}
 }

@@ -6,30 +6,26 @@
 //	go run ./cmd/loadtest -embedded -duration 20s -report out.json
 //	go run ./cmd/loadtest -target 127.0.0.1:8081,127.0.0.1:8082 -db URL
 //	go run ./cmd/loadtest -target consul://127.0.0.1:8500/hearth -db URL
-//	go run ./cmd/loadtest -baseline sql -db URL
+//	go run ./cmd/loadtest -baseline sql-lock -db URL -db-latency 300us
 //	go run ./cmd/loadtest -spawn 3 -db URL -consul 127.0.0.1:8500 -chaos
+//	go run ./cmd/loadtest -spawn 1 -transport cluster -db URL -consul 127.0.0.1:8500 -db-latency 300us
 package main
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/hearth-profiles/hearth/cluster"
 	"github.com/hearth-profiles/hearth/cluster/client"
-	"github.com/hearth-profiles/hearth/config"
-	"github.com/hearth-profiles/hearth/persistence"
-	"github.com/hearth-profiles/hearth/persistence/localstore"
-	"github.com/hearth-profiles/hearth/persistence/sqlstore"
 )
 
 // Report is the JSON report (-report).
@@ -48,7 +44,31 @@ type Report struct {
 	ColdActivationsPerSec float64  `json:"cold_activations_per_sec"`
 	Passivations          float64  `json:"passivations"`
 	Chaos                 []string `json:"chaos,omitempty"`
-	Verify                Verify   `json:"verify"`
+	// Gateways is the gateways the client sent to at the end of the run
+	// (chaos's added nodes included); empty for other transports.
+	Gateways []string `json:"gateways,omitempty"`
+	// DBProxy is the latency proxy between the database's clients and the
+	// database (-db-latency), with its measured lateness.
+	DBProxy *ProxyStats `json:"db_proxy,omitempty"`
+	CPU     CPUReport   `json:"cpu"`
+	Verify  Verify      `json:"verify"`
+}
+
+// CPUReport is CPU time per acknowledged operation, in µs, from the start of
+// the workload to its end (start-up and the final drain excluded).
+type CPUReport struct {
+	// Node: the node processes (see NodeNote for what was measured).
+	NodeUSPerOp float64 `json:"node_us_per_op,omitempty"`
+	NodeCores   float64 `json:"node_cores,omitempty"`
+	NodeNote    string  `json:"node_note"`
+	// Loadtest: this process (the load generator, the latency proxy, and
+	// for a baseline the stateless service; for -embedded also the node).
+	LoadtestUSPerOp float64 `json:"loadtest_us_per_op"`
+	LoadtestCores   float64 `json:"loadtest_cores"`
+	// Database: the database server's processes, when it runs here.
+	DatabaseUSPerOp float64 `json:"database_us_per_op,omitempty"`
+	DatabaseCores   float64 `json:"database_cores,omitempty"`
+	DatabaseNote    string  `json:"database_note"`
 }
 
 func main() {
@@ -61,18 +81,25 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	var (
 		cfg        Config
-		embedded   = fs.Bool("embedded", false, "start an in-process node with the embedded store (nothing else needed)")
-		target     = fs.String("target", "", "node gateways (host:port,...) or consul://ADDR/SERVICE for the Go cluster client")
-		baselineF  = fs.String("baseline", "", `"sql": run the workload as one SERIALIZABLE transaction per operation against -db`)
-		db         = fs.String("db", "", "database URL: for -baseline, -spawn, and to verify a -target run")
-		spawn      = fs.Int("spawn", 0, "start this many node processes (needs -db and -consul)")
-		consulAddr = fs.String("consul", "", "Consul HTTP address for -spawn")
-		chaos      = fs.Bool("chaos", false, "with -spawn: SIGTERM+restart, kill -9+restart, add a node, in turn")
-		chaosEvery = fs.Duration("chaos-every", 8*time.Second, "time between chaos actions")
-		nodeBin    = fs.String("node-bin", "", "cmd/node binary for -spawn (default: go build it)")
-		reportPath = fs.String("report", "", "write the JSON report here")
-		dataDir    = fs.String("data", "", "embedded store directory (default: a temporary one)")
+		o          options
+		nodePIDs   string
+		reportPath string
 	)
+	fs.BoolVar(&o.embedded, "embedded", false, "start an in-process node with the embedded store (nothing else needed)")
+	fs.StringVar(&o.target, "target", "", "node gateways (host:port,...) or consul://ADDR/SERVICE for the Go cluster client")
+	fs.StringVar(&o.baseline, "baseline", "", `run the workload as a stateless service against -db: "sql" (one SERIALIZABLE transaction per operation, retried) or "sql-lock" (one READ COMMITTED transaction that locks the row)`)
+	fs.StringVar(&o.db, "db", "", "database URL: for -baseline, -spawn, and to verify a -target run")
+	fs.DurationVar(&o.dbLatency, "db-latency", 0, "with -baseline or -spawn: put a proxy between the database's clients and the database that delays each direction by this (e.g. 300us); the verifier reads directly")
+	fs.IntVar(&o.dbPID, "db-pid", 0, "the database server's process id, for its CPU per operation (default: the process listening where -db points, if on this machine)")
+	fs.IntVar(&o.spawn, "spawn", 0, "start this many node processes (needs -db and -consul)")
+	fs.StringVar(&o.transport, "transport", "gateway", `with -spawn: "gateway" (HTTP, every node's gateway in turn) or "cluster" (the Go cluster client through Consul)`)
+	fs.StringVar(&o.consul, "consul", "", "Consul HTTP address for -spawn")
+	fs.BoolVar(&o.chaos, "chaos", false, "with -spawn: SIGTERM+restart, kill -9+restart, add a node, in turn")
+	fs.DurationVar(&o.chaosEvery, "chaos-every", 8*time.Second, "time between chaos actions")
+	fs.StringVar(&o.nodeBin, "node-bin", "", "cmd/node binary for -spawn (default: go build it)")
+	fs.StringVar(&nodePIDs, "node-pid", "", "with -target: the nodes' process ids (comma-separated), for node CPU per operation")
+	fs.StringVar(&reportPath, "report", "", "write the JSON report here")
+	fs.StringVar(&o.dataDir, "data", "", "embedded store directory (default: a temporary one)")
 	fs.IntVar(&cfg.Players, "players", 2000, "players (profiles)")
 	fs.IntVar(&cfg.Servers, "servers", 32, "simulated game servers (concurrent callers)")
 	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long to play")
@@ -88,6 +115,17 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	for _, p := range strings.Split(nodePIDs, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "-node-pid %q: %v\n", p, err)
+			return 2
+		}
+		o.nodePIDs = append(o.nodePIDs, pid)
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -99,119 +137,40 @@ func run(args []string) int {
 	if cfg.Namespace == "" {
 		cfg.Namespace = "loadtest-" + cfg.RunID
 	}
+	cfg.DBLatency = o.dbLatency
 	var killed atomic.Bool
-	st := newStats(time.Now())
 	rep := Report{Config: cfg, Errors: map[string]int64{}}
 
-	var (
-		transport client.Transport
-		metrics   []string                      // gateways to scrape
-		read      func() reader                 // how to read the stored profiles, after the run
-		finish    = func() error { return nil } // stop what we started, before verifying
-		chaosStop = make(chan struct{})
-		events    = make(chan string, 100)
-	)
 	tmp, err := os.MkdirTemp("", "hearth-loadtest")
 	if err != nil {
 		log.Error("temp dir", "err", err)
 		return 2
 	}
 	defer os.RemoveAll(tmp)
-
-	switch {
-	case *baselineF == "sql":
-		if *db == "" {
-			log.Error("-baseline sql needs -db")
-			return 2
-		}
-		b, err := openBaseline(ctx, *db, cfg.Servers)
-		if err != nil {
-			log.Error("baseline", "err", err)
-			return 2
-		}
-		defer b.Close()
-		transport, rep.Target = b, "baseline: one SERIALIZABLE read-modify-write transaction per operation"
-		read = func() reader { return b.reader(cfg.Namespace) }
-	case *embedded:
-		dir := *dataDir
-		if dir == "" {
-			dir = tmp
-		}
-		nc := config.Default()
-		nc.DataDir, nc.Gateway.Listen = dir, "127.0.0.1:0"
-		nc.Log.Level = "warn"
-		node, err := cluster.Start(ctx, nc, log.With("component", "node"))
-		if err != nil {
-			log.Error("embedded node", "err", err)
-			return 2
-		}
-		transport, metrics, rep.Target = newGateways([]string{node.Addr()}), []string{node.Addr()}, "embedded node "+node.Addr()
-		finish = func() error {
-			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			return errors.Join(node.Drain(dctx), node.Close())
-		}
-		read = func() reader {
-			s, err := localstore.Open(nc.DataDir+"/hearth.db", localstore.Options{})
-			if err != nil {
-				return func(context.Context, string) (counters, error) { return counters{}, err }
-			}
-			return storeReader(s, cfg.Namespace)
-		}
-	case *spawn > 0:
-		if *db == "" || *consulAddr == "" {
-			log.Error("-spawn needs -db and -consul")
-			return 2
-		}
-		bin := *nodeBin
-		if bin == "" {
-			if bin, err = buildNode(tmp); err != nil {
-				log.Error("node binary", "err", err)
-				return 2
-			}
-		}
-		f := &fleet{bin: bin, db: *db, consul: *consulAddr, service: fmt.Sprintf("hearth-loadtest-%d", time.Now().UnixNano()), log: log, logDir: tmp}
-		for range *spawn {
-			if _, err := f.start(""); err != nil {
-				log.Error("spawn", "err", err)
-				f.stopAll()
-				return 2
-			}
-		}
-		addrs := f.gateways()
-		transport, rep.Target = newGateways(addrs), fmt.Sprintf("%d spawned nodes (%s)", *spawn, describe(addrs))
-		metrics = addrs
-		if *chaos {
-			go f.chaos(*chaosEvery, chaosStop, func() { killed.Store(true) }, events)
-		}
-		finish = func() error { f.stopAll(); return nil }
-		read = sqlReader(ctx, *db, cfg.Namespace)
-	case *target != "":
-		if rest, ok := strings.CutPrefix(*target, "consul://"); ok {
-			addr, service, _ := strings.Cut(rest, "/")
-			conn, err := cluster.DialCluster(ctx, cluster.ClientConfig{ConsulAddress: addr, Service: service})
-			if err != nil {
-				log.Error("cluster client", "err", err)
-				return 2
-			}
-			defer conn.Close()
-			transport, rep.Target = conn, "cluster client via consul "+rest
-		} else {
-			addrs := strings.Split(*target, ",")
-			transport, metrics, rep.Target = newGateways(addrs), addrs, describe(addrs)
-		}
-		if *db != "" {
-			read = sqlReader(ctx, *db, cfg.Namespace)
-		}
-	default:
-		fmt.Fprintln(os.Stderr, "choose a target: -embedded, -target, -baseline sql or -spawn (see -help)")
+	s, err := prepare(ctx, o, cfg, log, tmp)
+	defer s.close()
+	if err != nil {
+		log.Error("setup", "err", err)
 		return 2
 	}
+	rep.Target = s.target
+	if s.proxy != nil {
+		rep.Target += fmt.Sprintf(", database %s away each way (latency proxy)", o.dbLatency)
+	}
+	dbCPU, dbNote := databaseCPU(o)
+	rep.CPU.NodeNote, rep.CPU.DatabaseNote = s.nodeNote, dbNote
 
-	cl := client.New(transport, client.Options{Timeout: 30 * time.Second})
+	st := newStats(time.Now())
+	cl := client.New(s.transport, client.Options{Timeout: 30 * time.Second})
 	w := newWorkload(cfg, cl, st, &killed)
 	fmt.Fprintf(os.Stderr, "loadtest: %s; %d players on %d servers for %s, seed %d\n", rep.Target, cfg.Players, cfg.Servers, cfg.Duration, cfg.Seed)
 
+	chaosStop := make(chan struct{})
+	events := make(chan string, 100)
+	if s.chaos != nil {
+		go s.chaos(chaosStop, func() { killed.Store(true) }, events)
+	}
+	cpu0 := sampleCPU(s.nodeCPU, dbCPU, log)
 	done := make(chan struct{})
 	joined := make(chan time.Duration, 1)
 	go func() { w.run(ctx, joined); close(done) }()
@@ -237,8 +196,8 @@ loop:
 			fmt.Fprintf(os.Stderr, "chaos: %s\n", ev)
 		case now := <-tick.C:
 			extra := ""
-			if len(metrics) > 0 {
-				extra = fmt.Sprintf("  activations %.0f", scrape(metrics, "hearth_profile_activations_total"))
+			if m := s.metrics(); len(m) > 0 {
+				extra = fmt.Sprintf("  activations %.0f", scrape(m, "hearth_profile_activations_total"))
 			}
 			st.progress(os.Stderr, now.Sub(last), extra, tty)
 			last = now
@@ -246,23 +205,32 @@ loop:
 	}
 	tick.Stop()
 	close(chaosStop)
+	cpu1 := sampleCPU(s.nodeCPU, dbCPU, log)
 	if tty {
 		fmt.Fprintln(os.Stderr)
 	}
 	elapsed := time.Since(st.start)
 	rep.DurationSec = elapsed.Seconds()
 	rep.Ops, rep.OpsPerSec, rep.LatencyMS, rep.PerOperation, rep.Errors = st.snapshot(elapsed)
-	rep.Activations = scrape(metrics, "hearth_profile_activations_total")
-	rep.Passivations = scrape(metrics, "hearth_profile_passivations_total")
+	rep.CPU.fill(cpu0, cpu1, rep.Ops)
+	rep.Activations = scrape(s.metrics(), "hearth_profile_activations_total")
+	rep.Passivations = scrape(s.metrics(), "hearth_profile_passivations_total")
+	if s.gateways != nil {
+		rep.Gateways = s.gateways()
+	}
+	if s.proxy != nil {
+		ps := s.proxy.Stats()
+		rep.DBProxy = &ps
+	}
 	for len(events) > 0 {
 		rep.Chaos = append(rep.Chaos, <-events)
 	}
-	if err := finish(); err != nil {
+	if err := s.finish(); err != nil {
 		log.Error("stopping", "err", err)
 	}
 	code := 0
-	if read != nil {
-		v, err := w.verify(context.Background(), read())
+	if s.read != nil {
+		v, err := w.verify(context.Background(), s.read())
 		if err != nil {
 			log.Error("verify", "err", err)
 			code = 2
@@ -275,9 +243,9 @@ loop:
 		rep.Verify.Violations = []string{"not verified: give -db to read the stored profiles"}
 	}
 	printReport(rep)
-	if *reportPath != "" {
+	if reportPath != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*reportPath, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(reportPath, append(b, '\n'), 0o644); err != nil {
 			log.Error("report", "err", err)
 			code = max(code, 2)
 		}
@@ -285,14 +253,45 @@ loop:
 	return code
 }
 
-func sqlReader(ctx context.Context, url, namespace string) func() reader {
-	return func() reader {
-		s, err := sqlstore.Open(ctx, url, sqlstore.Options{SkipMigrations: true})
-		if err != nil {
-			return func(context.Context, string) (counters, error) { return counters{}, err }
+// cpuSample is the CPU time used so far by the node processes, this
+// process and the database (-1: not measured).
+type cpuSample struct {
+	at                   time.Time
+	node, self, database time.Duration
+}
+
+func sampleCPU(node, database func() (time.Duration, error), log *slog.Logger) cpuSample {
+	s := cpuSample{at: time.Now(), node: -1, self: selfCPU(), database: -1}
+	read := func(f func() (time.Duration, error), what string) time.Duration {
+		if f == nil {
+			return -1
 		}
-		var st persistence.Store = s
-		return storeReader(st, namespace)
+		t, err := f()
+		if err != nil {
+			log.Warn("cpu time", "of", what, "err", err)
+			return -1
+		}
+		return t
+	}
+	s.node, s.database = read(node, "node"), read(database, "database")
+	return s
+}
+
+// fill turns two samples into CPU per operation and cores.
+func (c *CPUReport) fill(a, b cpuSample, ops int64) {
+	wall := b.at.Sub(a.at).Seconds()
+	cores := func(d time.Duration) float64 {
+		if wall <= 0 {
+			return 0
+		}
+		return d.Seconds() / wall
+	}
+	if a.node >= 0 && b.node >= 0 {
+		c.NodeUSPerOp, c.NodeCores = cpuPerOp(b.node-a.node, ops), cores(b.node-a.node)
+	}
+	c.LoadtestUSPerOp, c.LoadtestCores = cpuPerOp(b.self-a.self, ops), cores(b.self-a.self)
+	if a.database >= 0 && b.database >= 0 {
+		c.DatabaseUSPerOp, c.DatabaseCores = cpuPerOp(b.database-a.database, ops), cores(b.database-a.database)
 	}
 }
 
@@ -308,9 +307,25 @@ func printReport(r Report) {
 	for _, c := range r.Chaos {
 		fmt.Printf("chaos         %s\n", c)
 	}
+	if p := r.DBProxy; p != nil {
+		fmt.Printf("db proxy      %.0f µs each way; %d connections, %d chunks, %d bytes; late p50 %.0f µs, p99 %.0f µs, mean %.0f µs; %d stalls\n",
+			p.OneWayDelayUS, p.Connections, p.Chunks, p.Bytes, p.LateP50US, p.LateP99US, p.LateMeanUS, p.Stalls)
+	}
+	c := r.CPU
+	if c.NodeUSPerOp > 0 {
+		fmt.Printf("cpu node      %.1f µs/op (%.2f cores): %s\n", c.NodeUSPerOp, c.NodeCores, c.NodeNote)
+	} else {
+		fmt.Printf("cpu node      %s\n", c.NodeNote)
+	}
+	fmt.Printf("cpu loadtest  %.1f µs/op (%.2f cores)\n", c.LoadtestUSPerOp, c.LoadtestCores)
+	if c.DatabaseUSPerOp > 0 {
+		fmt.Printf("cpu database  %.1f µs/op (%.2f cores): %s\n", c.DatabaseUSPerOp, c.DatabaseCores, c.DatabaseNote)
+	} else {
+		fmt.Printf("cpu database  %s\n", c.DatabaseNote)
+	}
 	v := r.Verify
-	fmt.Printf("verify        %d profiles: lost durable %d, lost memory %d (allowed: %v), duplicate applies %d, stale reads %d, unknown outcomes %d\n",
-		v.ProfilesChecked, v.LostDurable, v.LostMemory, v.LostMemoryAllowed, v.DuplicateApplies, v.StaleReads, v.UnknownOutcomes)
+	fmt.Printf("verify        %d profiles: lost durable %d, lost memory %d (allowed: %v; %d of them acknowledged before a save that must hold them), duplicate applies %d, stale reads %d, unknown outcomes %d\n",
+		v.ProfilesChecked, v.LostDurable, v.LostMemory, v.LostMemoryAllowed, v.LostMemorySaved, v.DuplicateApplies, v.StaleReads, v.UnknownOutcomes)
 	for i, s := range v.Violations {
 		if i == 20 {
 			fmt.Printf("  ... %d more\n", len(v.Violations)-20)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,9 +20,12 @@ type fleet struct {
 	bin, db, consul, service string
 	log                      *slog.Logger
 	logDir                   string
-	mu                       sync.Mutex
-	nodes                    []*nodeProc
-	seq                      int
+	// added hears of every node chaos adds (the gateway targets grow).
+	added func(gateway string)
+	mu    sync.Mutex
+	nodes []*nodeProc // running
+	all   []*nodeProc // every node started, for CPU accounting
+	seq   int
 }
 
 type nodeProc struct {
@@ -95,6 +99,7 @@ func (f *fleet) start(gateway string) (*nodeProc, error) {
 	}
 	f.mu.Lock()
 	f.nodes = append(f.nodes, n)
+	f.all = append(f.all, n)
 	f.mu.Unlock()
 	f.log.Info("node up", "node", name, "gateway", gateway)
 	return n, nil
@@ -163,12 +168,19 @@ func (f *fleet) chaos(period time.Duration, stop <-chan struct{}, killed func(),
 		}
 		f.mu.Unlock()
 		act := actions[i%len(actions)]
+		if victim == nil {
+			act = "add-node" // one node: grow before stopping any
+		}
 		start := time.Now()
 		switch {
-		case act == "add-node" || victim == nil:
-			if _, err := f.start(""); err != nil {
+		case act == "add-node":
+			n, err := f.start("")
+			if err != nil {
 				f.log.Error("chaos: add node failed", "err", err)
 				continue
+			}
+			if f.added != nil {
+				f.added(n.gateway)
 			}
 		case act == "kill9-restart":
 			killed()
@@ -182,13 +194,45 @@ func (f *fleet) chaos(period time.Duration, stop <-chan struct{}, killed func(),
 				f.log.Error("chaos: restart failed", "err", err)
 			}
 		}
-		events <- fmt.Sprintf("%s %s (%.1fs)", act, nameOf(victim), time.Since(start).Seconds())
+		ev := act
+		if act != "add-node" {
+			ev += " " + victim.name
+		}
+		events <- fmt.Sprintf("%s (%.1fs)", ev, time.Since(start).Seconds())
 	}
 }
 
-func nameOf(n *nodeProc) string {
-	if n == nil {
-		return ""
+// cpu is the CPU time every node of the fleet used so far, the stopped
+// ones included (their final figure, from wait4).
+func (f *fleet) cpu() (time.Duration, error) {
+	f.mu.Lock()
+	all := append([]*nodeProc(nil), f.all...)
+	f.mu.Unlock()
+	var total time.Duration
+	var errs []error
+	for _, n := range all {
+		t, err := n.cpu()
+		total += t
+		errs = append(errs, err)
 	}
-	return n.name
+	return total, errors.Join(errs...)
+}
+
+// cpu is the node process's CPU time so far.
+func (n *nodeProc) cpu() (time.Duration, error) {
+	select {
+	case <-n.done:
+		return n.cmd.ProcessState.UserTime() + n.cmd.ProcessState.SystemTime(), nil
+	default:
+	}
+	t, err := readProcTimes(n.cmd.Process.Pid)
+	if err == nil {
+		return t.self, nil
+	}
+	select { // it exited meanwhile: its final figure comes with the wait
+	case <-n.done:
+		return n.cmd.ProcessState.UserTime() + n.cmd.ProcessState.SystemTime(), nil
+	case <-time.After(5 * time.Second):
+		return 0, fmt.Errorf("node %s: %w", n.name, err)
+	}
 }

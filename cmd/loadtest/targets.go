@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,38 +22,65 @@ import (
 
 // gateways spreads requests over several node gateways and moves on to the
 // next when one cannot be reached (a node being restarted by the chaos
-// schedule). Any gateway serves any profile.
+// schedule). Any gateway serves any profile. The list grows when chaos adds
+// a node, so the new node's gateway is exercised too.
 type gateways struct {
-	addrs []string
-	gws   []*client.Gateway
-	next  atomic.Uint64
+	hc   *http.Client
+	mu   sync.Mutex // serializes add; readers load list
+	list atomic.Pointer[[]gatewayTarget]
+	next atomic.Uint64
+}
+
+type gatewayTarget struct {
+	addr string
+	gw   *client.Gateway
 }
 
 func newGateways(addrs []string) *gateways {
-	hc := &http.Client{Transport: &http.Transport{
+	g := &gateways{hc: &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: 512,
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-	}}
-	g := &gateways{addrs: addrs}
+	}}}
+	g.list.Store(&[]gatewayTarget{})
 	for _, a := range addrs {
-		if !strings.Contains(a, "://") {
-			a = "http://" + a
-		}
-		g.gws = append(g.gws, client.NewGateway(hc, a, ""))
+		g.add(a)
 	}
 	return g
 }
 
-func (g *gateways) pick() (int, *client.Gateway) {
-	i := int(g.next.Add(1) % uint64(len(g.gws)))
-	return i, g.gws[i]
+// add makes addr a target (once).
+func (g *gateways) add(addr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := *g.list.Load()
+	for _, t := range old {
+		if t.addr == addr {
+			return
+		}
+	}
+	base := addr
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	next := append(append([]gatewayTarget(nil), old...), gatewayTarget{addr: addr, gw: client.NewGateway(g.hc, base, "")})
+	g.list.Store(&next)
+}
+
+// addrs lists the targets.
+func (g *gateways) addrs() []string {
+	var out []string
+	for _, t := range *g.list.Load() {
+		out = append(out, t.addr)
+	}
+	return out
 }
 
 func (g *gateways) Request(ctx context.Context, m proto.Message) (proto.Message, error) {
-	i, _ := g.pick()
+	list := *g.list.Load()
+	i := int(g.next.Add(1) % uint64(len(list)))
 	var last error
-	for n := range len(g.gws) {
-		res, err := g.gws[(i+n)%len(g.gws)].Request(ctx, m)
+	for n := range len(list) {
+		res, err := list[(i+n)%len(list)].gw.Request(ctx, m)
 		if err == nil || !errors.Is(err, messages.ErrUnavailable) || !unreachable(err) {
 			return res, err
 		}
@@ -68,8 +96,8 @@ func unreachable(err error) bool {
 }
 
 func (g *gateways) Watch(ctx context.Context, ref *hearthv1.ProfileRef, fn func(*hearthv1.WatchEvent) error) error {
-	_, gw := g.pick()
-	return gw.Watch(ctx, ref, fn)
+	list := *g.list.Load()
+	return list[int(g.next.Add(1)%uint64(len(list)))].gw.Watch(ctx, ref, fn)
 }
 
 // scrape sums a counter family over the gateways' /metrics.

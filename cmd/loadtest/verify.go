@@ -18,9 +18,14 @@ type Verify struct {
 	DuplicateApplies int64 `json:"duplicate_applies"`
 	StaleReads       int64 `json:"stale_reads"`
 	UnknownOutcomes  int64 `json:"unknown_outcomes"`
-	// LostMemoryAllowed: memory-lane writes may be lost only after a crash.
-	LostMemoryAllowed bool     `json:"lost_memory_allowed"`
-	Violations        []string `json:"violations,omitempty"`
+	// LostMemoryAllowed: memory-lane writes may be lost only after a crash,
+	// and only those acknowledged after the profile's last save.
+	LostMemoryAllowed bool `json:"lost_memory_allowed"`
+	// LostMemorySaved counts lost memory-lane writes that a committed save
+	// must have held (acknowledged at a version at or below a snapshot's
+	// of the same lineage): a violation, crash or not.
+	LostMemorySaved int64    `json:"lost_memory_saved"`
+	Violations      []string `json:"violations,omitempty"`
 }
 
 // OK reports whether the contract held.
@@ -34,31 +39,92 @@ type counters struct {
 	Gems  int64 `json:"gems"`
 }
 
-// reader reads a player's stored counters straight from the database.
-type reader func(ctx context.Context, id string) (counters, error)
+// stored is what the verifier reads of a profile: the newest document's
+// counters and the document version of every retained snapshot.
+type stored struct {
+	counters
+	versions []int64
+}
 
-// storeReader reads the newest snapshot from a Hearth store.
+// reader reads a player's stored profile straight from the database.
+type reader func(ctx context.Context, id string) (stored, error)
+
+// storeReader reads a Hearth store: every retained snapshot's version, and
+// the newest one's counters.
 func storeReader(s persistence.Store, namespace string) reader {
-	return func(ctx context.Context, id string) (counters, error) {
+	return func(ctx context.Context, id string) (stored, error) {
 		key := persistence.ProfileKey{Namespace: namespace, ID: id}
 		vs, err := s.Versions(ctx, key)
 		if errors.Is(err, persistence.ErrNotFound) || err == nil && len(vs) == 0 {
-			return counters{}, nil
+			return stored{}, nil
 		}
 		if err != nil {
-			return counters{}, err
+			return stored{}, err
 		}
-		snap, err := s.Version(ctx, key, vs[0].Seq)
-		if err != nil {
-			return counters{}, err
+		var out stored
+		for i, vi := range vs { // newest first
+			snap, err := s.Version(ctx, key, vi.Seq)
+			if errors.Is(err, persistence.ErrNotFound) {
+				continue // pruned meanwhile
+			}
+			if err != nil {
+				return stored{}, err
+			}
+			doc, version, err := activation.DecodeStored(snap.Document)
+			if err != nil {
+				return stored{}, fmt.Errorf("snapshot %d: %w", vi.Seq, err)
+			}
+			out.versions = append(out.versions, version)
+			if i == 0 {
+				if err := json.Unmarshal(doc, &out.counters); err != nil {
+					return stored{}, err
+				}
+			}
 		}
-		doc, _, err := activation.DecodeStored(snap.Document)
-		if err != nil {
-			return counters{}, err
-		}
-		var c counters
-		return c, json.Unmarshal(doc, &c)
+		return out, nil
 	}
+}
+
+// Which memory-lane writes a crash may lose. A document version is issued
+// once: an owner that takes a profile over after a crash starts at
+// (epoch-1)<<32, above every version earlier owners issued, while a planned
+// move continues the count. So version>>32 names a lineage: the states
+// since the last takeover, each saved state holding every version before
+// it in its lineage. Snapshots commit in order (a takeover reads the
+// newest), so the newest snapshot holds every effect of every lineage up
+// to that lineage's newest saved version. A memory-lane write acknowledged
+// at version v is therefore held for good once any snapshot of v's lineage
+// with a version >= v committed; only writes above their lineage's last
+// save may be lost, and only in a crash.
+const lineageShift = 32
+
+// segmentMax is, per lineage, the highest version known to be in a
+// committed snapshot: from the acknowledgements (durable writes and
+// releases answer only after their snapshot committed) and from the
+// snapshots the store retained (extra; the store keeps only the newest
+// few).
+func (l *ledger) segmentMax(snapshots []int64) map[int64]int64 {
+	m := map[int64]int64{}
+	for _, vs := range [][]int64{l.saved, snapshots} {
+		for _, v := range vs {
+			if seg := v >> lineageShift; v > m[seg] {
+				m[seg] = v
+			}
+		}
+	}
+	return m
+}
+
+// memCovered counts the acknowledged memory-lane writes a committed save
+// holds.
+func (l *ledger) memCovered(segMax map[int64]int64) int64 {
+	var n int64
+	for _, v := range l.memAcks {
+		if m, ok := segMax[v>>lineageShift]; ok && v <= m {
+			n++
+		}
+	}
+	return n
 }
 
 // verify compares every player's stored counters with its ledger.
@@ -90,6 +156,15 @@ func (w *workload) verify(ctx context.Context, read reader) (Verify, error) {
 		check("gifts", got.Gifts, l.gifts, l.giUnk, true)
 		check("gems", got.Gems, 100*int64(len(l.receipts)), 100*l.rcUnk, true)
 		check("xp", got.XP, l.xp, l.xpUnk, false)
+		// Crash or not, a memory-lane write a committed save held is never
+		// lost. (Without a crash the check above is stricter and already
+		// reported it.)
+		if saved := l.memCovered(l.segmentMax(got.versions)); got.XP < saved {
+			v.LostMemorySaved += saved - got.XP
+			if v.LostMemoryAllowed {
+				v.Violations = append(v.Violations, fmt.Sprintf("player-%d xp: stored %d, but %d memory-lane writes were acknowledged at or below a version a committed save holds", p, got.XP, saved))
+			}
+		}
 		v.StaleReads += l.stale
 		if l.stale > 0 {
 			v.Violations = append(v.Violations, fmt.Sprintf("player-%d: %d stale reads", p, l.stale))

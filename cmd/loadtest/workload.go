@@ -46,15 +46,23 @@ type Config struct {
 	HopShare      float64
 	LeaveShare    float64
 	Namespace     string
-	RunID         string // unique per run: keys, receipts and the default namespace
+	RunID         string        // unique per run: keys, receipts and the default namespace
+	DBLatency     time.Duration // one-way delay the latency proxy added (-db-latency)
 }
 
 // ledger is what one player was acknowledged. Durable effects must all be
-// stored; memory effects may be lost only after a crash; nothing may be
+// stored; memory effects may be lost only after a crash, and only those
+// acknowledged after the profile's last save (see verify); nothing may be
 // stored more often than acknowledged (unknown outcomes widen the bound).
 type ledger struct {
-	mu           sync.Mutex
-	xp, xpUnk    int64 // memory lane: every memory update adds 1
+	mu        sync.Mutex
+	xp, xpUnk int64 // memory lane: every memory update adds 1
+	// memAcks is the document version each acknowledged memory-lane
+	// update answered; saved holds versions known to be in a committed
+	// snapshot (each durable acknowledgement, each release's saved
+	// version).
+	memAcks      []int64
+	saved        []int64
 	coins, coUnk int64 // durable updates
 	gifts, giUnk int64 // durable gifts from other servers
 	receipts     map[string]bool
@@ -197,6 +205,7 @@ func (w *workload) acquire(ctx context.Context, sid string, p int) (string, bool
 	l := w.players[p]
 	l.mu.Lock()
 	coins, xp, gifts := l.coins, l.xp, l.gifts
+	xpSaved := l.memCovered(l.segmentMax(nil)) // held by a save already: survives any crash
 	l.mu.Unlock()
 	start := time.Now()
 	res, err := w.cl.Acquire(ctx, &hearthv1.AcquireRequest{Profile: w.ref(p), SessionId: sid,
@@ -209,7 +218,7 @@ func (w *workload) acquire(ctx context.Context, sid string, p int) (string, bool
 	if err := json.Unmarshal([]byte(res.GetDocument()), &doc); err != nil {
 		w.st.record("acquire_document", 0, fmt.Errorf("acquire returned an unreadable document: %w", err))
 	}
-	if doc.Coins < coins || doc.Gifts < gifts || (!w.killed.Load() && doc.XP < xp) {
+	if doc.Coins < coins || doc.Gifts < gifts || doc.XP < xpSaved || (!w.killed.Load() && doc.XP < xp) {
 		l.mu.Lock()
 		l.stale++
 		l.mu.Unlock()
@@ -219,29 +228,45 @@ func (w *workload) acquire(ctx context.Context, sid string, p int) (string, bool
 
 func (w *workload) release(ctx context.Context, p int, tok string) {
 	start := time.Now()
-	_, err := w.cl.Release(ctx, &hearthv1.ReleaseRequest{Profile: w.ref(p), SessionToken: tok})
-	if errors.Is(err, messages.ErrStaleSession) {
+	res, err := w.cl.Release(ctx, &hearthv1.ReleaseRequest{Profile: w.ref(p), SessionToken: tok})
+	switch {
+	case errors.Is(err, messages.ErrStaleSession):
 		err = nil // the session was lost in a crash or stolen by a hop: nothing to end
+	case err == nil && res.GetVersion() > 0:
+		w.players[p].noteSaved(res.GetVersion()) // answered once the save committed
 	}
 	w.st.record("release", time.Since(start), err)
+}
+
+// ack is what an acknowledgement says: the document version it produced
+// and whether the snapshot holding it committed.
+type ack struct {
+	version int64
+	saved   bool
+}
+
+func (l *ledger) noteSaved(version int64) {
+	l.mu.Lock()
+	l.saved = append(l.saved, version)
+	l.mu.Unlock()
 }
 
 // write sends one session write, re-acquiring once if the session was lost
 // (a crash loses unsaved sessions), and reports the outcome: acked, or
 // unknown (it may or may not have applied).
 func (w *workload) write(ctx context.Context, op, sid string, p int, tok string,
-	send func(tok string) error) (newTok string, acked bool) {
+	send func(tok string) (ack, error)) (newTok string, a ack, acked bool) {
 	start := time.Now()
-	err := send(tok)
+	a, err := send(tok)
 	if errors.Is(err, messages.ErrStaleSession) {
 		if t, ok := w.acquire(ctx, sid, p); ok {
 			tok = t
 			start = time.Now()
-			err = send(tok)
+			a, err = send(tok)
 		}
 	}
 	w.st.record(op, time.Since(start), err)
-	return tok, err == nil
+	return tok, a, err == nil
 }
 
 func (w *workload) key(l *ledger, p int, kind string) string {
@@ -279,17 +304,21 @@ func (w *workload) update(ctx context.Context, sid string, p int, tok string, du
 			ops = append(ops, &hearthv1.Operation{Kind: hearthv1.OperationKind_OPERATION_KIND_SET, Path: "/stats/last_server", Value: fmt.Sprintf("%q", sid)})
 		}
 	}
-	tok, acked := w.write(ctx, op, sid, p, tok, func(tok string) error {
-		_, err := w.cl.Update(ctx, &hearthv1.UpdateRequest{Profile: w.ref(p), SessionToken: tok, IdempotencyKey: key, Durability: d, Operations: ops})
-		return err
+	tok, a, acked := w.write(ctx, op, sid, p, tok, func(tok string) (ack, error) {
+		res, err := w.cl.Update(ctx, &hearthv1.UpdateRequest{Profile: w.ref(p), SessionToken: tok, IdempotencyKey: key, Durability: d, Operations: ops})
+		return ack{version: res.GetVersion(), saved: res.GetDurable()}, err
 	})
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if acked && a.saved {
+		l.saved = append(l.saved, a.version)
+	}
 	switch {
 	case acked && durable:
 		l.coins++
 	case acked:
 		l.xp++
+		l.memAcks = append(l.memAcks, a.version)
 		l.inventory += invDelta
 	case durable:
 		l.coUnk++
@@ -315,16 +344,17 @@ func (w *workload) purchase(ctx context.Context, sid string, p int, tok string, 
 		l.nextReceipt++
 	}
 	l.mu.Unlock()
-	tok, acked := w.write(ctx, "purchase", sid, p, tok, func(tok string) error {
-		_, err := w.cl.Purchase(ctx, &hearthv1.PurchaseRequest{Profile: w.ref(p), SessionToken: tok, ReceiptId: receipt,
+	tok, a, acked := w.write(ctx, "purchase", sid, p, tok, func(tok string) (ack, error) {
+		res, err := w.cl.Purchase(ctx, &hearthv1.PurchaseRequest{Profile: w.ref(p), SessionToken: tok, ReceiptId: receipt,
 			ProductId: "gems_100", Grant: []*hearthv1.Operation{inc("/gems", 100)}})
-		return err
+		return ack{version: res.GetPurchase().GetVersion(), saved: true}, err // a purchase is answered once committed
 	})
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case acked:
 		l.receipts[receipt] = true
+		l.saved = append(l.saved, a.version)
 	case !l.receipts[receipt]:
 		l.rcUnk++
 	}
@@ -339,13 +369,16 @@ func (w *workload) gift(ctx context.Context, sid string, q int) {
 	key := w.key(l, q, "gift-"+sid)
 	l.mu.Unlock()
 	start := time.Now()
-	_, err := w.cl.Update(ctx, &hearthv1.UpdateRequest{Profile: w.ref(q), IdempotencyKey: key,
+	res, err := w.cl.Update(ctx, &hearthv1.UpdateRequest{Profile: w.ref(q), IdempotencyKey: key,
 		Durability: hearthv1.Durability_DURABILITY_DURABLE, Operations: []*hearthv1.Operation{inc("/gifts", 1)}})
 	w.st.record("gift", time.Since(start), err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
 		l.gifts++
+		if res.GetDurable() {
+			l.saved = append(l.saved, res.GetVersion())
+		}
 	} else {
 		l.giUnk++
 	}
