@@ -159,6 +159,9 @@ func (l Limits) ValidateSaveBatch(rows []SaveRow) error {
 		if err := ValidateRetention(r.Retention); err != nil {
 			return fmt.Errorf("row %d (%s): %w", i, r.Key, err)
 		}
+		if err := ValidateUserIDs(r.UserIDs); err != nil {
+			return fmt.Errorf("row %d (%s): %w", i, r.Key, err)
+		}
 		if len(r.Document) > l.MaxDocumentBytes {
 			return fmt.Errorf("row %d (%s): %w", i, r.Key, tooLarge("document", len(r.Document), l.MaxDocumentBytes))
 		}

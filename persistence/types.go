@@ -147,6 +147,12 @@ type SaveRow struct {
 	// Retention says which of the profile's snapshots this save keeps; the
 	// zero value keeps the newest Limits.HistoryDepth.
 	Retention Retention
+	// UserIDs are the users the profile belongs to, for finding it by user
+	// (UserIndex.ProfilesByUser; GDPR erasure). nil leaves them as they are;
+	// non-nil is the full new set (empty clears it): at most MaxUserIDs, each
+	// 1..MaxUserIDLen printable bytes. Written in the same transaction as
+	// the snapshot; erased with the profile.
+	UserIDs []string
 }
 
 // Retention says which snapshots of a profile a save keeps. After saving

@@ -24,6 +24,8 @@ import (
 //	records    ns \x00 id \x00 recordKey          -> recordValue
 //	recidx     ns \x00 id \x00 seq recordKey      -> (empty)   paging in (Seq, Key) order
 //	nodes      nodeID                             -> nodeValue
+//	users      userID \x00 ns \x00 id              -> (empty)   UserIndex
+//	profusers  ns \x00 id \x00 userID              -> (empty)   a profile's user ids
 //
 // Values. Every value starts with a version byte (valueVersion), followed by
 // its fields in a fixed order: int64s as 8 bytes big-endian, times as int64
@@ -42,8 +44,8 @@ const valueVersion byte = 1
 var errCorrupt = errors.New("localstore: corrupt value")
 
 // nodeValue is a node incarnation. A released node keeps its entry (a
-// tombstone with Released set and a zero Expires) so its id can never be
-// registered again and its lease is judged lapsed.
+// tombstone with Released set and Expires moved to the release time) so its
+// id can never be registered again and its lease is judged lapsed.
 type nodeValue struct {
 	Address    string
 	Registered time.Time
@@ -52,7 +54,9 @@ type nodeValue struct {
 }
 
 // profileValue is a profile's ownership state. State.Deleted marks a
-// tombstone left by Delete (see persistence.ProfileState).
+// tombstone left by Delete (see persistence.ProfileState); a tombstone's
+// Created is when the profile was erased (zero for one erased before that
+// was recorded), which PruneTombstones judges.
 type profileValue struct {
 	State   persistence.ProfileState
 	Created time.Time

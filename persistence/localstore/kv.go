@@ -51,5 +51,12 @@ var (
 	bucketRecords   = []byte("records")   // ns \x00 id \x00 record key -> recordValue
 	bucketRecordIdx = []byte("recidx")    // ns \x00 id \x00 seq(8, BE) record key -> empty
 
-	allBuckets = [][]byte{bucketMeta, bucketNodes, bucketProfiles, bucketSnapshots, bucketRecords, bucketRecordIdx}
+	bucketUsers     = []byte("users")     // userID \x00 ns \x00 id -> empty
+	bucketProfUsers = []byte("profusers") // ns \x00 id \x00 userID -> empty
+
+	allBuckets = [][]byte{bucketMeta, bucketNodes, bucketProfiles, bucketSnapshots, bucketRecords, bucketRecordIdx,
+		bucketUsers, bucketProfUsers}
+	// addedBuckets joined the layout after files were written with it; an
+	// existing file gets them, empty, when it is opened.
+	addedBuckets = [][]byte{bucketUsers, bucketProfUsers}
 )

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -168,8 +169,14 @@ func (e *boltEngine) initSchema() error {
 			return fmt.Errorf("schema version %d, this build reads %d: %w", got, schemaVersion, errSchemaVersion)
 		}
 		for _, name := range allBuckets {
-			if tx.Bucket(name) == nil {
+			if tx.Bucket(name) != nil {
+				continue
+			}
+			if !slices.ContainsFunc(addedBuckets, func(b []byte) bool { return bytes.Equal(b, name) }) {
 				return fmt.Errorf("%w: bucket %q is missing", errCorrupt, name)
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("create bucket %q: %w", name, err)
 			}
 		}
 		return nil

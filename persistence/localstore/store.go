@@ -181,7 +181,7 @@ func (s *Store) ReleaseNode(ctx context.Context, nodeID string) error {
 			return nil
 		}
 		node.Released = true
-		node.Expires = time.Time{}
+		node.Expires = s.now() // when it ended, for ListNodes and PruneTombstones
 		return tx.Put(bucketNodes, []byte(nodeID), encodeNode(node))
 	})
 	if err != nil {
@@ -360,13 +360,16 @@ func (s *Store) Delete(ctx context.Context, nodeID string, key persistence.Profi
 		if err := persistence.CheckOwnedAt(key, cur, nodeID, epoch); err != nil {
 			return err
 		}
+		if err := setUserIDs(tx, key, []string{}); err != nil {
+			return err
+		}
 		prefix := profilePrefix(key)
 		for _, b := range [][]byte{bucketSnapshots, bucketRecords, bucketRecordIdx} {
 			if err := deletePrefix(tx, b, prefix, nil); err != nil {
 				return err
 			}
 		}
-		tomb := profileValue{State: persistence.ProfileState{Epoch: cur.Epoch, Deleted: true}}
+		tomb := profileValue{State: persistence.ProfileState{Epoch: cur.Epoch, Deleted: true}, Created: s.now()}
 		return tx.Put(bucketProfiles, profileKeyBytes(key), encodeProfile(tomb))
 	})
 	if err != nil {
@@ -521,6 +524,11 @@ func (s *Store) saveRow(tx kvTx, nodeID string, row *persistence.SaveRow, now ti
 	}
 	if err := s.retain(tx, row); err != nil {
 		return res, fmt.Errorf("retention: %w", err)
+	}
+	if row.UserIDs != nil {
+		if err := setUserIDs(tx, row.Key, row.UserIDs); err != nil {
+			return res, fmt.Errorf("user ids: %w", err)
+		}
 	}
 	res.Epoch, res.Seq = row.Epoch, row.Seq
 	return res, nil

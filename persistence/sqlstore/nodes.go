@@ -80,7 +80,7 @@ func (s *Store) ReleaseNode(ctx context.Context, nodeID string) error {
 	}
 	err := s.runTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
-			`UPDATE hearth_nodes SET lease_expires_at = now() WHERE node_id = $1 AND lease_expires_at > now()`, nodeID)
+			`UPDATE hearth_nodes SET lease_expires_at = now(), released_at = now() WHERE node_id = $1 AND lease_expires_at > now()`, nodeID)
 		return err
 	})
 	if err != nil {

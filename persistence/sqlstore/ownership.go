@@ -50,13 +50,16 @@ var (
 // profile that had no row) and is left alone, which the row count shows;
 // the transaction then starts over and decides again on what is stored now.
 const qAcquireWrite = `
-INSERT INTO hearth_profiles AS p (namespace, profile_id, owner_node, epoch, save_seq, schema_version, created_at, updated_at)
-SELECT v.namespace, v.profile_id, $1, v.epoch, 0, 0, now(), now()
+INSERT INTO hearth_profiles AS p (namespace, profile_id, owner_node, epoch, save_seq, schema_version,
+                                  retained_seqs, retained_ms, created_at, updated_at)
+SELECT v.namespace, v.profile_id, $1, v.epoch, 0, 0, '{}', '{}', now(), now()
   FROM unnest($2::TEXT[], $3::TEXT[], $4::BIGINT[]) AS v(namespace, profile_id, epoch)
 ON CONFLICT (namespace, profile_id) DO UPDATE
    SET owner_node = excluded.owner_node,
        epoch = excluded.epoch,
        deleted = false,
+       retained_seqs = CASE WHEN p.deleted THEN '{}' ELSE p.retained_seqs END,
+       retained_ms = CASE WHEN p.deleted THEN '{}' ELSE p.retained_ms END,
        created_at = CASE WHEN p.deleted THEN now() ELSE p.created_at END,
        updated_at = now()
  WHERE p.epoch = excluded.epoch - 1`
@@ -292,10 +295,11 @@ func (s *Store) Delete(ctx context.Context, nodeID string, key persistence.Profi
 		for _, q := range []string{
 			`UPDATE hearth_profiles
 			    SET deleted = true, owner_node = NULL, save_seq = 0, schema_version = 0,
-			        retained_seqs = NULL, retained_ms = NULL, updated_at = now()
+			        retained_seqs = '{}', retained_ms = '{}', users_seq = 0, updated_at = now()
 			  WHERE namespace = $1 AND profile_id = $2`,
 			`DELETE FROM hearth_snapshots WHERE namespace = $1 AND profile_id = $2`,
 			`DELETE FROM hearth_records WHERE namespace = $1 AND profile_id = $2`,
+			`DELETE FROM hearth_profile_users WHERE namespace = $1 AND profile_id = $2`,
 		} {
 			if _, err := tx.Exec(ctx, q, key.Namespace, key.ID); err != nil {
 				return err

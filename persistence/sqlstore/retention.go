@@ -8,31 +8,41 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hearth-profiles/hearth/persistence"
 )
 
 // Retention in SQL. Each profile row lists its retained snapshots
 // (retained_seqs, and retained_ms: when each was saved, in Unix
-// milliseconds). A save reads the lists of its batch (qRetainRead, one
-// round trip before the save), decides in Go with persistence.Retention.Prune
-// (the rule the local stores run too), writes the new list with the save
-// (qSave), and deletes the dropped snapshots by key (qRetainDelete, pipelined
-// with qSave).
+// milliseconds). Before the save transaction, planRetention reads the
+// batch's lists and the database clock in one round trip, outside any
+// transaction, and decides in Go with persistence.Retention.Prune (the rule
+// the local stores run too) what each row keeps and drops. The save then
+// stamps the new snapshot with that clock reading, writes the planned list
+// in the fenced UPDATE only if the list is still the one planned from
+// (otherwise the row does not save, classify reports errListChanged and
+// Save plans again), and deletes the dropped snapshots by key in a
+// statement pipelined with it (qRetainDelete).
 //
-// Why not decide in SQL over the snapshots themselves: seqs need not be
-// contiguous, so pruning must rank every retained snapshot, and on
-// PostgreSQL reading a profile's ~10 snapshots costs a heap page each. That
-// version made 100-row batches two to five times slower (docs/BENCHMARKS.md);
-// the list costs one read of rows the save updates anyway, and one round trip.
+// Why a list: seqs need not be contiguous, so pruning must rank every
+// retained snapshot; ranking the snapshots themselves in SQL (window
+// functions) costs a heap page per snapshot on PostgreSQL and made 100-row
+// batches two to five times slower (docs/BENCHMARKS.md).
+// Why read it outside the transaction: read inside the SERIALIZABLE save
+// transaction, a round trip before its writes, its predicate locks made
+// concurrent saves and acquires conflict far more often on PostgreSQL
+// (TestConcurrentAcquireAndSave exhausted its retries in half the runs);
+// writing the list again after the save instead doubled the updates of
+// profile rows and halved save throughput. The conditional UPDATE keeps
+// the outside read safe.
+//
+// A list is NULL only on a row saved before the list existed; the plan
+// then reads its snapshots, once. New and re-created profiles start with
+// an empty list.
 
 // qRetainRead reads the retained lists of the batch's profiles and the
-// transaction's clock, which stamps the new snapshots' saved_at. A profile
-// without a list (NULL: new, re-created, or saved before the list existed)
-// has its snapshots read instead, once.
+// database clock.
 const qRetainRead = `
-SELECT v.namespace, v.profile_id, now(),
+SELECT v.namespace, v.profile_id, now(), p.retained_seqs IS NULL,
        COALESCE(p.retained_seqs,
                 ARRAY(SELECT x.save_seq FROM hearth_snapshots AS x
                        WHERE x.namespace = p.namespace AND x.profile_id = p.profile_id ORDER BY x.save_seq)),
@@ -43,10 +53,9 @@ SELECT v.namespace, v.profile_id, now(),
   JOIN hearth_profiles AS p ON p.namespace = v.namespace AND p.profile_id = v.profile_id`
 
 // qRetainDelete deletes the snapshots the save's retention dropped, only
-// where the profile's list is now the one planned: that is where qSave
-// landed (a fenced or superseded row left its list as it was), so a list
-// never names a deleted snapshot and a dropped snapshot is never deleted
-// for a save that did not happen.
+// where the profile's list is now the one planned: where qSave landed (a
+// fenced or superseded row keeps its list), so a list never names a deleted
+// snapshot and nothing is deleted for a save that did not happen.
 const qRetainDelete = `
 DELETE FROM hearth_snapshots AS s
  USING unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[]) AS d(namespace, profile_id, save_seq, kept_seqs),
@@ -55,59 +64,92 @@ DELETE FROM hearth_snapshots AS s
    AND p.retained_seqs = string_to_array(d.kept_seqs, ',')::BIGINT[]
    AND s.namespace = d.namespace AND s.profile_id = d.profile_id AND s.save_seq = d.save_seq`
 
-// planRetention reads the batch's retained lists and fills a's retention
-// columns: per row the list it leaves, and every snapshot it drops. Rows
-// whose profile does not exist get an empty list; their save cannot land.
-func planRetention(ctx context.Context, tx pgx.Tx, rows []persistence.SaveRow, depth int, a *saveArgs) error {
-	rs, err := tx.Query(ctx, qRetainRead, a.ns, a.id)
-	if err != nil {
-		return err
+// retentionPlan is per row: the list it was planned from ("-" for none),
+// the list it leaves, the new snapshot's saved_at, and every snapshot it
+// drops. Lists are comma-separated, for string_to_array.
+type retentionPlan struct {
+	expectedSeqs, keptSeqs, keptMS []string
+	savedAt                        []time.Time
+	dropNS, dropID, dropKept       []string
+	dropSeq                        []int64
+}
+
+// planRetention reads the batch's lists and plans every row. A row whose
+// profile does not exist gets an empty plan; its save cannot land.
+func (s *Store) planRetention(ctx context.Context, rows []persistence.SaveRow) (retentionPlan, error) {
+	ns, id := make([]string, len(rows)), make([]string, len(rows))
+	for i, r := range rows {
+		ns[i], id[i] = r.Key.Namespace, r.Key.ID
 	}
-	defer rs.Close()
 	type listed struct {
 		now       time.Time
+		untracked bool
 		seqs, mss []int64
 	}
 	lists := make(map[persistence.ProfileKey]listed, len(rows))
+	rs, err := s.pool.Query(ctx, qRetainRead, ns, id)
+	if err != nil {
+		return retentionPlan{}, err
+	}
+	defer rs.Close()
+	var now time.Time
 	for rs.Next() {
 		var k persistence.ProfileKey
 		var l listed
-		if err := rs.Scan(&k.Namespace, &k.ID, &l.now, &l.seqs, &l.mss); err != nil {
-			return err
+		if err := rs.Scan(&k.Namespace, &k.ID, &l.now, &l.untracked, &l.seqs, &l.mss); err != nil {
+			return retentionPlan{}, err
 		}
-		lists[k] = l
+		lists[k], now = l, l.now
 	}
 	if err := rs.Err(); err != nil {
-		return err
+		return retentionPlan{}, err
 	}
-	a.keptSeqs, a.keptMS = make([]string, len(rows)), make([]string, len(rows))
-	a.dropNS, a.dropID, a.dropSeq, a.dropKept = []string{}, []string{}, []int64{}, []string{}
+	p := retentionPlan{
+		expectedSeqs: make([]string, len(rows)), keptSeqs: make([]string, len(rows)), keptMS: make([]string, len(rows)),
+		savedAt: make([]time.Time, len(rows)),
+		dropNS:  []string{}, dropID: []string{}, dropKept: []string{}, dropSeq: []int64{},
+	}
 	for i, r := range rows {
+		p.savedAt[i] = now // any time: a row without a profile does not save
 		l, ok := lists[r.Key]
 		if !ok {
+			p.expectedSeqs[i] = "-"
 			continue
+		}
+		p.savedAt[i] = l.now
+		p.expectedSeqs[i] = joinInts(l.seqs)
+		if l.untracked {
+			p.expectedSeqs[i] = "-"
 		}
 		ages := make([]persistence.SnapshotAge, 0, len(l.seqs)+1)
 		for j, seq := range l.seqs {
 			ages = append(ages, persistence.SnapshotAge{Seq: seq, SavedAt: time.UnixMilli(l.mss[j])})
 		}
-		if !slices.Contains(l.seqs, r.Seq) {
+		if !slices.Contains(l.seqs, r.Seq) { // a superseded retry: already listed
 			ages = append(ages, persistence.SnapshotAge{Seq: r.Seq, SavedAt: l.now})
 		}
-		drop := r.Retention.Prune(ages, depth)
-		var seqs, mss []string
+		drop := r.Retention.Prune(ages, s.limits.HistoryDepth)
 		slices.SortFunc(ages, func(x, y persistence.SnapshotAge) int { return cmp.Compare(x.Seq, y.Seq) })
+		var seqs, mss []int64
 		for _, age := range ages {
 			if !slices.Contains(drop, age.Seq) {
-				seqs = append(seqs, strconv.FormatInt(age.Seq, 10))
-				mss = append(mss, strconv.FormatInt(age.SavedAt.UnixMilli(), 10))
+				seqs, mss = append(seqs, age.Seq), append(mss, age.SavedAt.UnixMilli())
 			}
 		}
-		a.keptSeqs[i], a.keptMS[i] = strings.Join(seqs, ","), strings.Join(mss, ",")
+		p.keptSeqs[i], p.keptMS[i] = joinInts(seqs), joinInts(mss)
 		for _, seq := range drop {
-			a.dropNS, a.dropID = append(a.dropNS, r.Key.Namespace), append(a.dropID, r.Key.ID)
-			a.dropSeq, a.dropKept = append(a.dropSeq, seq), append(a.dropKept, a.keptSeqs[i])
+			p.dropNS, p.dropID = append(p.dropNS, r.Key.Namespace), append(p.dropID, r.Key.ID)
+			p.dropSeq, p.dropKept = append(p.dropSeq, seq), append(p.dropKept, p.keptSeqs[i])
 		}
 	}
-	return nil
+	return p, nil
+}
+
+// joinInts writes ints as array_to_string(..., ',') does.
+func joinInts(xs []int64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatInt(x, 10)
+	}
+	return strings.Join(parts, ",")
 }

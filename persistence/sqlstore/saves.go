@@ -14,32 +14,35 @@ import (
 // row changes only if this node still owns the profile at the row's epoch
 // and the row's seq is newer. Only the rows it returned get their snapshot
 // and idempotency records, so a fenced row writes nothing at all. It also
-// sets the profile's list of retained snapshots to what the row's retention
-// keeps (retention.go). Each CTE
-// modifies a different table, which CockroachDB allows in one statement; the
-// final SELECT names every CTE so both databases run them all.
+// writes the retained list planned for the row (retention.go), only if the
+// list is still the one the plan was made from. Each CTE modifies a
+// different table, which CockroachDB allows in one statement; the final
+// SELECT names every CTE so both databases run them all.
 const qSave = `
 WITH v AS (
     SELECT * FROM unnest($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::BYTEA[], $8::BOOL[],
-                         $14::TEXT[], $15::TEXT[])
-        AS v(namespace, profile_id, epoch, save_seq, schema_version, document, release_owner, kept_seqs, kept_ms)
+                         $17::BOOL[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TIMESTAMPTZ[])
+        AS v(namespace, profile_id, epoch, save_seq, schema_version, document, release_owner, sets_users,
+             expected_seqs, kept_seqs, kept_ms, saved_at)
 ),
 saved AS (
     UPDATE hearth_profiles AS p
        SET save_seq = v.save_seq,
            schema_version = v.schema_version,
            owner_node = CASE WHEN v.release_owner THEN NULL ELSE p.owner_node END,
+           users_seq = CASE WHEN v.sets_users THEN v.save_seq ELSE p.users_seq END,
            retained_seqs = string_to_array(v.kept_seqs, ',')::BIGINT[],
            retained_ms = string_to_array(v.kept_ms, ',')::BIGINT[],
            updated_at = now()
       FROM v
      WHERE p.namespace = v.namespace AND p.profile_id = v.profile_id
        AND p.owner_node = $1 AND p.epoch = v.epoch AND p.save_seq < v.save_seq
+       AND COALESCE(array_to_string(p.retained_seqs, ','), '-') = v.expected_seqs
     RETURNING p.namespace, p.profile_id
 ),
 snaps AS (
     INSERT INTO hearth_snapshots (namespace, profile_id, save_seq, epoch, schema_version, document, size_bytes, saved_at)
-    SELECT v.namespace, v.profile_id, v.save_seq, v.epoch, v.schema_version, v.document, length(v.document), now()
+    SELECT v.namespace, v.profile_id, v.save_seq, v.epoch, v.schema_version, v.document, length(v.document), v.saved_at
       FROM v JOIN saved ON saved.namespace = v.namespace AND saved.profile_id = v.profile_id
     RETURNING 1
 ),
@@ -51,14 +54,33 @@ recs AS (
       JOIN saved ON saved.namespace = r.namespace AND saved.profile_id = r.profile_id
     ON CONFLICT (namespace, profile_id, record_key) DO NOTHING
     RETURNING 1
+),
+users AS (
+    INSERT INTO hearth_profile_users (namespace, profile_id, user_id, set_seq)
+    SELECT u.namespace, u.profile_id, u.user_id, v.save_seq
+      FROM unnest($14::TEXT[], $15::TEXT[], $16::TEXT[]) AS u(namespace, profile_id, user_id)
+      JOIN saved ON saved.namespace = u.namespace AND saved.profile_id = u.profile_id
+      JOIN v ON v.namespace = u.namespace AND v.profile_id = u.profile_id
+    ON CONFLICT (namespace, profile_id, user_id) DO UPDATE SET set_seq = excluded.set_seq
+    RETURNING 1
 )
 SELECT saved.namespace, saved.profile_id,
-       (SELECT count(*) FROM snaps), (SELECT count(*) FROM recs)
+       (SELECT count(*) FROM snaps), (SELECT count(*) FROM recs), (SELECT count(*) FROM users)
   FROM saved`
+
+// qUsersPrune deletes the user ids of earlier sets (set_seq below the
+// profile's users_seq) of the saved rows that set user ids. Readers match
+// set_seq to users_seq, so the old set is gone for them already.
+const qUsersPrune = `
+DELETE FROM hearth_profile_users AS u
+ USING unnest($1::TEXT[], $2::TEXT[]) AS v(namespace, profile_id), hearth_profiles AS p
+ WHERE p.namespace = v.namespace AND p.profile_id = v.profile_id
+   AND u.namespace = v.namespace AND u.profile_id = v.profile_id AND u.set_seq < p.users_seq`
 
 // qSaveClassify reads the rows that did not save, to say why.
 const qSaveClassify = `
-SELECT p.namespace, p.profile_id, p.owner_node, p.epoch, p.save_seq, p.schema_version, p.deleted
+SELECT p.namespace, p.profile_id, p.owner_node, p.epoch, p.save_seq, p.schema_version, p.deleted,
+       COALESCE(array_to_string(p.retained_seqs, ','), '-')
   FROM hearth_profiles AS p
   JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(namespace, profile_id)
     ON p.namespace = v.namespace AND p.profile_id = v.profile_id`
@@ -72,11 +94,12 @@ type saveArgs struct {
 	recNS, recID, recKey []string
 	recResult            [][]byte
 	recSeq               []int64
-	// Filled per attempt by planRetention: the retained list each row
-	// leaves (comma-separated, for string_to_array) and what it deletes.
-	keptSeqs, keptMS         []string
-	dropNS, dropID, dropKept []string
-	dropSeq                  []int64
+	// The user id sets of the rows that set one: every (profile, user id)
+	// pair, and the rows whose sets they are (setNS, setID).
+	userNS, userID, userUser []string
+	setNS, setID             []string
+	setsUsers                []bool // per row: UserIDs is non-nil
+	retentionPlan
 }
 
 func columns(rows []persistence.SaveRow) saveArgs {
@@ -104,6 +127,20 @@ func columns(rows []persistence.SaveRow) saveArgs {
 			a.recSeq = append(a.recSeq, r.Seq)
 		}
 	}
+	a.setsUsers = make([]bool, len(rows))
+	for i, r := range rows {
+		if r.UserIDs == nil {
+			continue
+		}
+		a.setsUsers[i] = true
+		a.setNS, a.setID = append(a.setNS, r.Key.Namespace), append(a.setID, r.Key.ID)
+		for _, u := range r.UserIDs {
+			a.userNS, a.userID, a.userUser = append(a.userNS, r.Key.Namespace), append(a.userID, r.Key.ID), append(a.userUser, u)
+		}
+	}
+	if a.userNS == nil {
+		a.userNS, a.userID, a.userUser = []string{}, []string{}, []string{}
+	}
 	// pgx encodes a nil slice as NULL, and unnest(NULL) would fail to type.
 	if a.recNS == nil {
 		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq = []string{}, []string{}, []string{}, [][]byte{}, []int64{}
@@ -128,15 +165,43 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 		index[r.Key] = i
 	}
 	var results []persistence.SaveResult
+	var err error
+	for attempt := 1; ; attempt++ {
+		if a.retentionPlan, err = s.planRetention(ctx, rows); err != nil {
+			return nil, fmt.Errorf("save %d rows for node %q: retention: %w", len(rows), nodeID, err)
+		}
+		results, err = s.saveTx(ctx, nodeID, rows, index, a)
+		if !errors.Is(err, errListChanged) || attempt == saveAttempts {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save %d rows for node %q: %w", len(rows), nodeID, err)
+	}
+	return results, nil
+}
+
+// saveAttempts bounds how often Save plans retention again because a
+// profile's retained list changed between the plan and the save (another
+// save of the same profile in between: rare, since one node writes a
+// profile).
+const saveAttempts = 5
+
+// errListChanged: a row did not save only because its retained list was no
+// longer the one its retention plan was made from.
+var errListChanged = errors.New("retained list changed since it was read")
+
+// saveTx is the save transaction: qSave, the retention delete and the user
+// id prune pipelined in one round trip, then the classification of rows
+// that did not save.
+func (s *Store) saveTx(ctx context.Context, nodeID string, rows []persistence.SaveRow, index map[persistence.ProfileKey]int, a saveArgs) ([]persistence.SaveResult, error) {
+	var results []persistence.SaveResult
 	err := s.runTx(ctx, func(tx pgx.Tx) error {
 		// Fresh per attempt: a retried transaction must not see the
 		// outcomes of an attempt that rolled back.
 		results = make([]persistence.SaveResult, len(rows))
 		for i, r := range rows {
 			results[i] = persistence.SaveResult{Key: r.Key}
-		}
-		if err := planRetention(ctx, tx, rows, s.limits.HistoryDepth, &a); err != nil {
-			return fmt.Errorf("retention: %w", err)
 		}
 		saved, err := saveStatement(ctx, tx, nodeID, a)
 		if err != nil {
@@ -147,23 +212,25 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 			results[i].Outcome, results[i].Epoch, results[i].Seq = persistence.SaveSaved, rows[i].Epoch, rows[i].Seq
 		}
 		if len(saved) < len(rows) {
-			return classify(ctx, tx, nodeID, rows, results)
+			return classify(ctx, tx, nodeID, rows, results, a.expectedSeqs)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("save %d rows for node %q: %w", len(rows), nodeID, err)
-	}
-	return results, nil
+	return results, err
 }
 
-// saveStatement sends the save and the retention delete as one pipelined
-// batch: one round trip for the whole batch of profiles.
+// saveStatement sends the save, the retention delete and (when some row
+// sets user ids) the user id prune as one pipelined batch: one round trip
+// for the whole batch of profiles.
 func saveStatement(ctx context.Context, tx pgx.Tx, nodeID string, a saveArgs) ([]persistence.ProfileKey, error) {
 	batch := &pgx.Batch{}
 	batch.Queue(qSave, nodeID, a.ns, a.id, a.epoch, a.seq, a.schema, a.doc, a.release,
-		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq, a.keptSeqs, a.keptMS)
+		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq, a.userNS, a.userID, a.userUser, a.setsUsers,
+		a.expectedSeqs, a.keptSeqs, a.keptMS, a.savedAt)
 	batch.Queue(qRetainDelete, a.dropNS, a.dropID, a.dropSeq, a.dropKept)
+	if len(a.setNS) > 0 {
+		batch.Queue(qUsersPrune, a.setNS, a.setID)
+	}
 	br := tx.SendBatch(ctx, batch)
 	saved, err := readSaved(br)
 	if err != nil {
@@ -171,6 +238,11 @@ func saveStatement(ctx context.Context, tx pgx.Tx, nodeID string, a saveArgs) ([
 	}
 	if _, err := br.Exec(); err != nil {
 		return nil, errors.Join(fmt.Errorf("retention: %w", err), br.Close())
+	}
+	if len(a.setNS) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return nil, errors.Join(fmt.Errorf("user ids: %w", err), br.Close())
+		}
 	}
 	return saved, br.Close()
 }
@@ -184,8 +256,8 @@ func readSaved(br pgx.BatchResults) ([]persistence.ProfileKey, error) {
 	var saved []persistence.ProfileKey
 	for rs.Next() {
 		var k persistence.ProfileKey
-		var snaps, recs int64
-		if err := rs.Scan(&k.Namespace, &k.ID, &snaps, &recs); err != nil {
+		var snaps, recs, users int64
+		if err := rs.Scan(&k.Namespace, &k.ID, &snaps, &recs, &users); err != nil {
 			return nil, err
 		}
 		saved = append(saved, k)
@@ -195,7 +267,7 @@ func readSaved(br pgx.BatchResults) ([]persistence.ProfileKey, error) {
 
 // classify fills in the outcome of every row the fenced UPDATE skipped,
 // using the same rule the local stores use.
-func classify(ctx context.Context, tx pgx.Tx, nodeID string, rows []persistence.SaveRow, results []persistence.SaveResult) error {
+func classify(ctx context.Context, tx pgx.Tx, nodeID string, rows []persistence.SaveRow, results []persistence.SaveResult, expected []string) error {
 	var ns, id []string
 	for i, r := range rows {
 		if results[i].Outcome == 0 {
@@ -208,13 +280,16 @@ func classify(ctx context.Context, tx pgx.Tx, nodeID string, rows []persistence.
 	}
 	defer rs.Close()
 	states := make(map[persistence.ProfileKey]persistence.ProfileState, len(ns))
+	lists := make(map[persistence.ProfileKey]string, len(ns))
 	for rs.Next() {
 		var k persistence.ProfileKey
 		var owner *string
 		var st persistence.ProfileState
-		if err := rs.Scan(&k.Namespace, &k.ID, &owner, &st.Epoch, &st.Seq, &st.SchemaVersion, &st.Deleted); err != nil {
+		var list string
+		if err := rs.Scan(&k.Namespace, &k.ID, &owner, &st.Epoch, &st.Seq, &st.SchemaVersion, &st.Deleted, &list); err != nil {
 			return fmt.Errorf("classify: %w", err)
 		}
+		lists[k] = list
 		st.Owner = deref(owner)
 		states[k] = st
 	}
@@ -231,6 +306,9 @@ func classify(ctx context.Context, tx pgx.Tx, nodeID string, rows []persistence.
 			continue
 		}
 		results[i].Outcome = persistence.ClassifySave(&st, nodeID, r)
+		if results[i].Outcome == persistence.SaveSaved && lists[r.Key] != expected[i] {
+			return errListChanged // plan again from the list as it is now
+		}
 		if results[i].Outcome == persistence.SaveSaved {
 			// The fenced UPDATE skipped a row the rule would save: the two
 			// disagree, which must never be papered over.

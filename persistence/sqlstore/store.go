@@ -31,6 +31,9 @@ type Options struct {
 	TxAttempts int
 	// SkipMigrations leaves the schema alone (for read-only tools).
 	SkipMigrations bool
+	// ExportPage is how many profiles Export reads per query (default 500,
+	// at most persistence.MaxListPage).
+	ExportPage int
 }
 
 // Store is the SQL persistence.Store.
@@ -54,6 +57,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.TxAttempts <= 0 {
 		opts.TxAttempts = 8
+	}
+	if opts.ExportPage == 0 {
+		opts.ExportPage = 500
+	}
+	if opts.ExportPage < 0 || opts.ExportPage > persistence.MaxListPage {
+		return nil, fmt.Errorf("sqlstore: %w (got %d): %w", errExportPage, opts.ExportPage, persistence.ErrInvalid)
 	}
 	cfg.MaxConns = opts.MaxConns
 	cfg.MaxConnIdleTime = 5 * time.Minute

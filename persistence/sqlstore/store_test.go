@@ -37,8 +37,17 @@ func openTestStore(tb testing.TB, limits persistence.Limits) *Store {
 // which is the same as the clock moving forward by d.
 type harness struct{}
 
+// New opens a store whose Export reads pages of 2, so the contract tests'
+// few profiles span several pages.
 func (harness) New(t *testing.T, limits persistence.Limits) persistence.Store {
-	return openTestStore(t, limits)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, pg.NewDatabase(t), Options{Limits: limits, MaxConns: 8, ExportPage: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 func (harness) Advance(t *testing.T, s persistence.Store, d time.Duration) {
@@ -46,6 +55,10 @@ func (harness) Advance(t *testing.T, s persistence.Store, d time.Duration) {
 	for _, q := range []string{
 		`UPDATE hearth_nodes SET lease_expires_at = lease_expires_at - INTERVAL '1 millisecond' * $1::BIGINT`,
 		`UPDATE hearth_snapshots SET saved_at = saved_at - INTERVAL '1 millisecond' * $1::BIGINT`,
+		`UPDATE hearth_nodes SET started_at = started_at - INTERVAL '1 millisecond' * $1::BIGINT,
+		                         released_at = released_at - INTERVAL '1 millisecond' * $1::BIGINT`,
+		`UPDATE hearth_profiles SET created_at = created_at - INTERVAL '1 millisecond' * $1::BIGINT,
+		                            updated_at = updated_at - INTERVAL '1 millisecond' * $1::BIGINT`,
 		`UPDATE hearth_profiles
 		    SET retained_ms = (SELECT array_agg(ms - $1::BIGINT ORDER BY i) FROM unnest(retained_ms) WITH ORDINALITY AS r(ms, i))
 		  WHERE retained_ms IS NOT NULL AND cardinality(retained_ms) > 0`,

@@ -47,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 		{"History", historyTests()},
 		{"Deletes", deleteTests()},
 		{"Limits", limitTests()},
+		{"Admin", adminTests()},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
