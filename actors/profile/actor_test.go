@@ -312,3 +312,46 @@ func TestFencedActivationStopsWithoutWriting(t *testing.T) {
 		}
 	})
 }
+
+// TestSameNodeReactivationFencesItsPredecessor: the store lets a node
+// re-acquire its own profile at once, with a new epoch. An activation of an
+// older epoch on the same node (here: ownership retaken behind its back,
+// as a restarted Host of the same incarnation would) must be fenced at its
+// next save, count it, and write nothing.
+func TestSameNodeReactivationFencesItsPredecessor(t *testing.T) {
+	eachStore(t, func(t *testing.T, k storeKind) {
+		f := newFixture(t, k)
+		n := f.node("n1", nil)
+		r := ref("twice")
+		mustOK(t, call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, Durability: durable, Operations: []*hearthv1.Operation{set("/by", `"first"`)}}))
+		first := call[*hearthv1.StatusResponse](t, n, &hearthv1.StatusRequest{Profile: r})
+
+		// The same node incarnation takes the profile again: a new epoch.
+		ctx := context.Background()
+		acq, err := f.store.Acquire(ctx, "n1", mustKey(t, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acq.Epoch <= first.GetEpoch() || acq.PreviousOwner != "n1" {
+			t.Fatalf("re-acquire: epoch %d (was %d), previous owner %q", acq.Epoch, first.GetEpoch(), acq.PreviousOwner)
+		}
+		doc, _ := activation.EncodeStored(1<<32, []byte(`{"by":"second"}`))
+		if _, err := f.store.Store.Save(ctx, "n1", []persistence.SaveRow{{Key: mustKey(t, r), Epoch: acq.Epoch, Seq: acq.Snapshot.Seq + 1, Document: doc}}); err != nil {
+			t.Fatal(err)
+		}
+
+		// The older activation's next save is refused: it stops, writes
+		// nothing, and counts the fence.
+		res := call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, Durability: durable, Operations: []*hearthv1.Operation{set("/by", `"stale"`)}})
+		if codeOf(res) != codeFenced {
+			t.Fatalf("the predecessor's durable write: %v", res)
+		}
+		n.stopped(t, r)
+		if got := testutil.ToFloat64(n.metrics.Fenced); got != 1 {
+			t.Fatalf("fenced counter = %v", got)
+		}
+		if doc := storedDoc(t, f.store, r); doc["by"] != "second" {
+			t.Fatalf("the fenced activation overwrote the profile: %v", doc)
+		}
+	})
+}
