@@ -179,6 +179,7 @@ func (m *Machine) load(now time.Time, acq persistence.Acquired) error {
 		if env.Session != nil {
 			m.sess = env.Session.Rebase(now, m.cfg.Timing.SessionTTL)
 		}
+		m.users = env.Users
 		if env.Keys != nil {
 			m.keys = *env.Keys
 		} else {

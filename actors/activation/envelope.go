@@ -24,8 +24,10 @@ type envelope struct {
 	// Keys is the Bloom filter of the profile's idempotency keys
 	// (keyfilter.go); nil (absent) in snapshots written without one, which
 	// the loader treats as "any key may exist".
-	Keys *keyFilter      `json:"keys,omitempty"`
-	Doc  json.RawMessage `json:"doc"`
+	Keys *keyFilter `json:"keys,omitempty"`
+	// Users are the user ids associated with the profile (for erasure).
+	Users []string        `json:"users,omitempty"`
+	Doc   json.RawMessage `json:"doc"`
 }
 
 // errBadEnvelope reports a stored document this node cannot read.
@@ -34,7 +36,7 @@ var errBadEnvelope = errors.New("stored document is not a hearth envelope")
 // encodeEnvelope wraps an encoded document. It writes the JSON by hand so the
 // (possibly megabytes of) document bytes are copied once, not re-validated
 // and re-indented by encoding/json.
-func encodeEnvelope(version int64, sess session.State, keys keyFilter, doc []byte) ([]byte, error) {
+func encodeEnvelope(version int64, sess session.State, keys keyFilter, users []string, doc []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(doc) + 128)
 	buf.WriteString(`{"hearth":`)
@@ -57,6 +59,14 @@ func encodeEnvelope(version int64, sess session.State, keys keyFilter, doc []byt
 	}
 	buf.WriteString(`,"keys":`)
 	buf.Write(k)
+	if len(users) > 0 {
+		u, err := json.Marshal(users)
+		if err != nil {
+			return nil, fmt.Errorf("encode user ids: %w", err)
+		}
+		buf.WriteString(`,"users":`)
+		buf.Write(u)
+	}
 	buf.WriteString(`,"doc":`)
 	buf.Write(doc)
 	buf.WriteByte('}')
@@ -94,7 +104,16 @@ func DecodeStored(data []byte) (doc []byte, version int64, err error) {
 }
 
 // EncodeStored wraps a document (JSON) at version in the stored form, for
-// tools that write profiles through the store (imports) and tests.
+// tools that write profiles through the store and tests.
 func EncodeStored(version int64, doc []byte) ([]byte, error) {
-	return encodeEnvelope(version, session.State{}, nil, doc)
+	return encodeEnvelope(version, session.State{}, nil, nil, doc)
+}
+
+// StoredUsers reads the user ids a stored snapshot carries.
+func StoredUsers(data []byte) ([]string, error) {
+	e, err := decodeEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	return e.Users, nil
 }

@@ -21,7 +21,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{"held", sess, `{"nested":{"x":[1,2,3]},"s":"\u00e9"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b, err := encodeEnvelope(42, c.sess, nil, []byte(c.doc))
+			b, err := encodeEnvelope(42, c.sess, nil, nil, []byte(c.doc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if e.Keys != nil {
 			keys = *e.Keys
 		}
-		again, err := encodeEnvelope(e.Version, sess, keys, e.Doc)
+		again, err := encodeEnvelope(e.Version, sess, keys, nil, e.Doc)
 		if err != nil {
 			return // a session that cannot be encoded is refused at save time
 		}

@@ -169,7 +169,7 @@ func acquireSession(session string, mode hearthv1.AcquireMode) *hearthv1.Acquire
 // snapshotOf builds a stored snapshot holding doc at version, with sess.
 func snapshotOf(t *testing.T, seq, version int64, doc string, keys keyFilter) *persistence.Snapshot {
 	t.Helper()
-	env, err := encodeEnvelope(version, stateZero, keys, []byte(doc))
+	env, err := encodeEnvelope(version, stateZero, keys, nil, []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestKeyFilterFalsePositiveRate(t *testing.T) {
 func TestKeyFilterTravelsInTheEnvelope(t *testing.T) {
 	f := newKeyFilter()
 	f.add("p:r1")
-	b, err := encodeEnvelope(1, session.State{}, f, []byte(`{}`))
+	b, err := encodeEnvelope(1, session.State{}, f, nil, []byte(`{}`))
 	if err != nil || !json.Valid(b) {
 		t.Fatalf("%s %v", b, err)
 	}
@@ -54,7 +54,7 @@ func TestKeyFilterTravelsInTheEnvelope(t *testing.T) {
 	if err != nil || e.Keys == nil || !e.Keys.mayContain("p:r1") || e.Keys.mayContain("p:r2") {
 		t.Fatalf("round trip: %v %v", e.Keys, err)
 	}
-	empty, _ := encodeEnvelope(1, session.State{}, nil, []byte(`{}`))
+	empty, _ := encodeEnvelope(1, session.State{}, nil, nil, []byte(`{}`))
 	if e, _ := decodeEnvelope(empty); e.Keys == nil || *e.Keys != nil {
 		t.Fatalf("an empty filter must decode as present and empty: %s", empty)
 	}

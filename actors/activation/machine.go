@@ -54,6 +54,10 @@ type Machine struct {
 	records      records
 	keys         keyFilter // every idempotency key this profile has recorded (or may have)
 	eventSeq     int64
+	// users are the user ids associated with the profile; usersGen counts
+	// their changes, savedUsersGen as of the newest committed snapshot.
+	users                   []string
+	usersGen, savedUsersGen uint64
 
 	// Saving.
 	saveNo      uint64 // saves started
@@ -197,7 +201,9 @@ func (m *Machine) ref() *hearthv1.ProfileRef {
 }
 
 // dirty reports whether memory holds changes the store does not.
-func (m *Machine) dirty() bool { return m.version > m.savedVersion || m.sessGen != m.savedSessGen }
+func (m *Machine) dirty() bool {
+	return m.version > m.savedVersion || m.sessGen != m.savedSessGen || m.usersGen != m.savedUsersGen
+}
 
 // changed notes that memory now holds unsaved changes: the autosave clock
 // starts at the first of them.

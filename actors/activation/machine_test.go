@@ -2,6 +2,8 @@ package activation
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -416,4 +418,46 @@ func TestBadRequestsGetTypedErrors(t *testing.T) {
 	if msg := h.reply(n).(*hearthv1.UpdateResponse).GetError().GetMessage(); contains(msg, "stolen") {
 		t.Fatalf("a made-up token reported as %q", msg)
 	}
+}
+
+func TestUserIDsTravelWithTheSaveAndTheSnapshot(t *testing.T) {
+	h := newHarness(t, true)
+	h.owned(persistence.Acquired{Created: true})
+	add := func(add, remove []string) int {
+		return h.send(&hearthv1.UpdateRequest{Profile: ref(), AddUserIds: add, RemoveUserIds: remove, Durability: hearthv1.Durability_DURABILITY_DURABLE})
+	}
+	n := add([]string{"roblox:42", "roblox:43"}, nil)
+	if row := h.ready.Save.Row; !slices.Equal(row.UserIDs, []string{"roblox:42", "roblox:43"}) {
+		t.Fatalf("the save carries user ids %v", row.UserIDs)
+	}
+	h.saved(persistence.SaveSaved)
+	h.mustCode(n, hearthv1.ErrorCode_ERROR_CODE_UNSPECIFIED)
+	// An unrelated save carries no user ids (nil: unchanged).
+	h.send(incr("1", true))
+	if ids := h.ready.Save.Row.UserIDs; ids != nil {
+		t.Fatalf("an unchanged set was sent again: %v", ids)
+	}
+	row := h.ready.Save.Row
+	h.saved(persistence.SaveSaved)
+	// Removing the last ones sends the empty set.
+	add(nil, []string{"roblox:42", "roblox:43"})
+	if ids := h.ready.Save.Row.UserIDs; ids == nil || len(ids) != 0 {
+		t.Fatalf("clearing sends %#v, want an empty non-nil set", ids)
+	}
+	// The next owner knows them from the snapshot.
+	n2 := newHarness(t, true)
+	n2.owned(persistence.Acquired{Epoch: 2, Snapshot: &persistence.Snapshot{Seq: row.Seq, Document: row.Document}})
+	st := n2.send(&hearthv1.StatusRequest{Profile: ref()})
+	if ids := n2.reply(st).(*hearthv1.StatusResponse).GetUserIds(); !slices.Equal(ids, []string{"roblox:42", "roblox:43"}) {
+		t.Fatalf("loaded user ids %v", ids)
+	}
+	// Limits.
+	var ten, more []string
+	for i := range 10 {
+		ten, more = append(ten, fmt.Sprint("u", i)), append(more, fmt.Sprint("v", i))
+	}
+	h.send(&hearthv1.UpdateRequest{Profile: ref(), AddUserIds: ten})
+	h.mustCode(add(more, nil), hearthv1.ErrorCode_ERROR_CODE_TOO_LARGE)
+	h.mustCode(add(append(ten, more...), nil), hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
+	h.mustCode(add([]string{"has space\n"}, nil), hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT)
 }

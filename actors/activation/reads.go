@@ -58,6 +58,7 @@ func (m *Machine) onStatus(now time.Time, r Request) {
 		SchemaVersion:   m.schema,
 		WaitingAcquires: uint32(len(m.acquirers)),
 		WaitingSaves:    uint32(len(m.waiters)),
+		UserIds:         m.users,
 	}
 	if m.sess.Held(now) {
 		resp.SessionHolder = m.sess.Holder

@@ -10,12 +10,13 @@ import (
 
 // inflightSave is the one save an activation has in the committer at a time.
 type inflightSave struct {
-	no      uint64
-	seq     int64
-	version int64 // the highest version this save makes durable
-	sessGen uint64
-	records int // pending records it carries (a prefix of records.pending)
-	release bool
+	no       uint64
+	seq      int64
+	version  int64 // the highest version this save makes durable
+	sessGen  uint64
+	usersGen uint64
+	records  int // pending records it carries (a prefix of records.pending)
+	release  bool
 }
 
 // saveWaiter is a caller answered after a save: a durable update, a Save, a
@@ -66,7 +67,7 @@ func (m *Machine) flush(now time.Time) {
 	doc, err := m.encoded()
 	var env []byte
 	if err == nil {
-		env, err = encodeEnvelope(m.version, m.sess, m.keys, doc)
+		env, err = encodeEnvelope(m.version, m.sess, m.keys, m.users, doc)
 	}
 	if err != nil {
 		// The document was validated when it changed, so this is a bug;
@@ -78,12 +79,13 @@ func (m *Machine) flush(now time.Time) {
 	recs, bound := m.records.forSave(m.cfg.StoreLimits.MaxRecordsPerRow)
 	m.saveNo++
 	in := &inflightSave{
-		no:      m.saveNo,
-		seq:     m.savedSeq + 1,
-		version: min(m.version, bound),
-		sessGen: m.sessGen,
-		records: len(recs),
-		release: m.passivating != nil && bound == math.MaxInt64,
+		no:       m.saveNo,
+		seq:      m.savedSeq + 1,
+		version:  min(m.version, bound),
+		sessGen:  m.sessGen,
+		usersGen: m.usersGen,
+		records:  len(recs),
+		release:  m.passivating != nil && bound == math.MaxInt64,
 	}
 	m.inflight = in
 	m.autosaveAt = time.Time{}
@@ -101,6 +103,10 @@ func (m *Machine) flush(now time.Time) {
 		Release:       in.release,
 		Retention:     history,
 	}}
+	if m.usersGen != m.savedUsersGen {
+		// The full new set; nil means unchanged.
+		m.emit().Save.Row.UserIDs = append([]string{}, m.users...)
+	}
 }
 
 func (m *Machine) onSaveDone(now time.Time, d SaveDone) {
@@ -128,6 +134,7 @@ func (m *Machine) onSaveDone(now time.Time, d SaveDone) {
 		m.savedSeq = d.Result.Seq
 		m.savedVersion = max(m.savedVersion, in.version)
 		m.savedSessGen = in.sessGen
+		m.savedUsersGen = in.usersGen
 		m.committedNo = in.no
 		m.lastSave = now
 		m.records.committed(in.records)

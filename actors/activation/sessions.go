@@ -100,6 +100,7 @@ func (m *Machine) tryAcquire(now time.Time, msg *hearthv1.AcquireRequest, mode s
 		SchemaVersion:   m.schema,
 		SessionTtlMs:    uint32(m.cfg.Timing.SessionTTL.Milliseconds()),
 		EventCursor:     m.cursorHere(),
+		UserIds:         m.users,
 	}, res, nil
 }
 

@@ -3,6 +3,7 @@ package activation
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -21,6 +22,8 @@ const maxPurchaseMetadata = 16 << 10
 // apply path needs.
 type change struct {
 	ops             []*hearthv1.Operation
+	addUsers        []string
+	removeUsers     []string
 	recordKey       string // "" when not idempotent
 	durable         bool
 	expectedVersion int64
@@ -35,6 +38,8 @@ type change struct {
 func (m *Machine) onUpdate(now time.Time, r Request, msg *hearthv1.UpdateRequest) {
 	c := change{
 		ops:             msg.GetOperations(),
+		addUsers:        msg.GetAddUserIds(),
+		removeUsers:     msg.GetRemoveUserIds(),
 		durable:         msg.GetDurability() == hearthv1.Durability_DURABILITY_DURABLE,
 		expectedVersion: msg.GetExpectedVersion(),
 		token:           msg.GetSessionToken(),
@@ -186,20 +191,32 @@ func (m *Machine) applyNew(now time.Time, r Request, c change) {
 		m.refuse(r, errorf(codeVersionConflict, "expected version %d, the document is at version %d", c.expectedVersion, m.version))
 		return
 	}
-	ops, err := decodeOps(c.ops)
+	users, usersChanged, err := m.changedUsers(c.addUsers, c.removeUsers)
 	if err != nil {
 		m.refuse(r, err)
 		return
 	}
-	cur, err := m.decoded()
-	if err != nil {
-		m.refuse(r, err)
-		return
-	}
-	doc, err := document.Apply(cur, ops, m.cfg.Limits.document())
-	if err != nil {
-		m.refuse(r, err)
-		return
+	var doc any
+	if len(c.ops) == 0 && (len(c.addUsers) > 0 || len(c.removeUsers) > 0) {
+		if doc, err = m.decoded(); err != nil { // only user ids change
+			m.refuse(r, err)
+			return
+		}
+	} else {
+		ops, err := decodeOps(c.ops)
+		if err != nil {
+			m.refuse(r, err)
+			return
+		}
+		cur, err := m.decoded()
+		if err != nil {
+			m.refuse(r, err)
+			return
+		}
+		if doc, err = document.Apply(cur, ops, m.cfg.Limits.document()); err != nil {
+			m.refuse(r, err)
+			return
+		}
 	}
 	// The size check encodes the document only when a cheap upper bound on
 	// its size could exceed the limit; the encoding is otherwise left to
@@ -227,7 +244,13 @@ func (m *Machine) applyNew(now time.Time, r Request, c change) {
 	}
 
 	// Every check passed: the change is applied.
-	m.doc, m.docBytes, m.sizeBound = doc, encoded, bound
+	if len(c.ops) > 0 {
+		m.doc, m.docBytes, m.sizeBound = doc, encoded, bound
+	}
+	if usersChanged {
+		m.users = users
+		m.usersGen++
+	}
 	m.version++
 	m.changed(now)
 	if c.recordKey != "" {
@@ -259,6 +282,41 @@ func (m *Machine) applyNew(now time.Time, r Request, c change) {
 		}
 		return resp
 	}})
+}
+
+// changedUsers is the profile's user id set after adding and removing; ok
+// is false when it is the same set.
+func (m *Machine) changedUsers(add, remove []string) (users []string, changed bool, err error) {
+	if len(add) == 0 && len(remove) == 0 {
+		return m.users, false, nil
+	}
+	if err := persistence.ValidateUserIDs(add); err != nil {
+		return nil, false, errorf(codeInvalidArgument, "add_user_ids: %s", Classify(err).Message)
+	}
+	if err := persistence.ValidateUserIDs(remove); err != nil {
+		return nil, false, errorf(codeInvalidArgument, "remove_user_ids: %s", Classify(err).Message)
+	}
+	users = make([]string, 0, len(m.users)+len(add))
+	for _, u := range m.users {
+		if !slices.Contains(remove, u) {
+			users = append(users, u)
+		}
+	}
+	for _, u := range add {
+		if !slices.Contains(users, u) {
+			users = append(users, u)
+		}
+	}
+	if len(users) > persistence.MaxUserIDs {
+		return nil, false, errorf(codeTooLarge, "a profile holds at most %d user ids; this update would make %d", persistence.MaxUserIDs, len(users))
+	}
+	if slices.Equal(users, m.users) {
+		return m.users, false, nil
+	}
+	if len(users) == 0 {
+		users = nil
+	}
+	return users, true, nil
 }
 
 // userKey is an idempotency key as the caller gave it (the update key or the

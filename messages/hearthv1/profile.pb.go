@@ -645,7 +645,9 @@ type AcquireResponse struct {
 	SessionTtlMs uint32 `protobuf:"varint,8,opt,name=session_ttl_ms,json=sessionTtlMs,proto3" json:"session_ttl_ms,omitempty"`
 	// Poll events from here (PollEvents) to learn of every change after this
 	// answer, with no gap.
-	EventCursor   string `protobuf:"bytes,9,opt,name=event_cursor,json=eventCursor,proto3" json:"event_cursor,omitempty"`
+	EventCursor string `protobuf:"bytes,9,opt,name=event_cursor,json=eventCursor,proto3" json:"event_cursor,omitempty"`
+	// The user ids associated with the profile.
+	UserIds       []string `protobuf:"bytes,10,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -741,6 +743,13 @@ func (x *AcquireResponse) GetEventCursor() string {
 		return x.EventCursor
 	}
 	return ""
+}
+
+func (x *AcquireResponse) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
 }
 
 type HeartbeatRequest struct {
@@ -1160,7 +1169,13 @@ type UpdateRequest struct {
 	// If set, it must be the current session's token (and renews it). Updates
 	// without a token are allowed (cross-server changes); the session holder
 	// learns of them through Watch.
-	SessionToken  string `protobuf:"bytes,6,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	SessionToken string `protobuf:"bytes,6,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	// User ids to associate with the profile (as ProfileStore's AddUserId):
+	// an erasure request for a user finds its profiles by them. At most 16
+	// per profile. Applied with the operations, all or nothing; an update
+	// may carry only these.
+	AddUserIds    []string `protobuf:"bytes,7,rep,name=add_user_ids,json=addUserIds,proto3" json:"add_user_ids,omitempty"`
+	RemoveUserIds []string `protobuf:"bytes,8,rep,name=remove_user_ids,json=removeUserIds,proto3" json:"remove_user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1250,20 @@ func (x *UpdateRequest) GetSessionToken() string {
 		return x.SessionToken
 	}
 	return ""
+}
+
+func (x *UpdateRequest) GetAddUserIds() []string {
+	if x != nil {
+		return x.AddUserIds
+	}
+	return nil
+}
+
+func (x *UpdateRequest) GetRemoveUserIds() []string {
+	if x != nil {
+		return x.RemoveUserIds
+	}
+	return nil
 }
 
 type UpdateResponse struct {
@@ -1937,7 +1966,9 @@ type StatusResponse struct {
 	// Acquires in wait mode queued behind the current session.
 	WaitingAcquires uint32 `protobuf:"varint,13,opt,name=waiting_acquires,json=waitingAcquires,proto3" json:"waiting_acquires,omitempty"`
 	// Callers waiting for a save to commit (durable updates, Save, Release).
-	WaitingSaves  uint32 `protobuf:"varint,14,opt,name=waiting_saves,json=waitingSaves,proto3" json:"waiting_saves,omitempty"`
+	WaitingSaves uint32 `protobuf:"varint,14,opt,name=waiting_saves,json=waitingSaves,proto3" json:"waiting_saves,omitempty"`
+	// The user ids associated with the profile (loaded profiles only).
+	UserIds       []string `protobuf:"bytes,15,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2068,6 +2099,13 @@ func (x *StatusResponse) GetWaitingSaves() uint32 {
 		return x.WaitingSaves
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
 }
 
 type ListVersionsRequest struct {
@@ -3609,7 +3647,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12*\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x16.hearth.v1.AcquireModeR\x04mode\x12\x17\n" +
-	"\await_ms\x18\x04 \x01(\rR\x06waitMs\"\xc7\x02\n" +
+	"\await_ms\x18\x04 \x01(\rR\x06waitMs\"\xe2\x02\n" +
 	"\x0fAcquireResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x1a\n" +
 	"\bdocument\x18\x02 \x01(\tR\bdocument\x12\x18\n" +
@@ -3619,7 +3657,9 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x10previous_session\x18\x06 \x01(\tR\x0fpreviousSession\x12%\n" +
 	"\x0eschema_version\x18\a \x01(\x03R\rschemaVersion\x12$\n" +
 	"\x0esession_ttl_ms\x18\b \x01(\rR\fsessionTtlMs\x12!\n" +
-	"\fevent_cursor\x18\t \x01(\tR\veventCursor\"h\n" +
+	"\fevent_cursor\x18\t \x01(\tR\veventCursor\x12\x19\n" +
+	"\buser_ids\x18\n" +
+	" \x03(\tR\auserIds\"h\n" +
 	"\x10HeartbeatRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12#\n" +
 	"\rsession_token\x18\x02 \x01(\tR\fsessionToken\"a\n" +
@@ -3645,7 +3685,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\tOperation\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.hearth.v1.OperationKindR\x04kind\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\tR\x05value\"\xa6\x02\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"\xf0\x02\n" +
 	"\rUpdateRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x124\n" +
 	"\n" +
@@ -3656,7 +3696,10 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"durability\x18\x04 \x01(\x0e2\x15.hearth.v1.DurabilityR\n" +
 	"durability\x12)\n" +
 	"\x10expected_version\x18\x05 \x01(\x03R\x0fexpectedVersion\x12#\n" +
-	"\rsession_token\x18\x06 \x01(\tR\fsessionToken\"\x8a\x01\n" +
+	"\rsession_token\x18\x06 \x01(\tR\fsessionToken\x12 \n" +
+	"\fadd_user_ids\x18\a \x03(\tR\n" +
+	"addUserIds\x12&\n" +
+	"\x0fremove_user_ids\x18\b \x03(\tR\rremoveUserIds\"\x8a\x01\n" +
 	"\x0eUpdateResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x1c\n" +
@@ -3706,7 +3749,7 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x0eDeleteResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\"@\n" +
 	"\rStatusRequest\x12/\n" +
-	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"\xf5\x03\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"\x90\x04\n" +
 	"\x0eStatusResponse\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x16\n" +
 	"\x06loaded\x18\x02 \x01(\bR\x06loaded\x12%\n" +
@@ -3722,7 +3765,8 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x04node\x18\v \x01(\tR\x04node\x12%\n" +
 	"\x0eschema_version\x18\f \x01(\x03R\rschemaVersion\x12)\n" +
 	"\x10waiting_acquires\x18\r \x01(\rR\x0fwaitingAcquires\x12#\n" +
-	"\rwaiting_saves\x18\x0e \x01(\rR\fwaitingSaves\"F\n" +
+	"\rwaiting_saves\x18\x0e \x01(\rR\fwaitingSaves\x12\x19\n" +
+	"\buser_ids\x18\x0f \x03(\tR\auserIds\"F\n" +
 	"\x13ListVersionsRequest\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"r\n" +
 	"\x14ListVersionsResponse\x12&\n" +
