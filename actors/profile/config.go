@@ -31,6 +31,12 @@ type Config struct {
 	// are refused with INVALID_ARGUMENT.
 	AllowUnknownNamespaces bool
 
+	// LeaseValid reports whether this node's lease is still valid by its
+	// own monotonic clock, less a safety margin. Past it the node
+	// acknowledges nothing: every reply and watch event is refused with
+	// UNAVAILABLE. nil means always valid (a node without a lease).
+	LeaseValid func() bool
+
 	Clock   clockwork.Clock
 	Logger  *slog.Logger
 	Metrics *Metrics

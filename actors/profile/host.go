@@ -118,6 +118,9 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 	}
 	if st, ok := msg.(*hearthv1.StatusRequest); ok {
 		if res, answered := h.statusUnloaded(ctx, key, st); answered {
+			if err := h.leaseGate(); err != nil { // lease gate (cluster)
+				return nil, err
+			}
 			return res, nil
 		}
 	}
@@ -140,6 +143,9 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 				if !ok {
 					return nil, errorf(codeUnavailable, "profile %s answered %T", key, res)
 				}
+				if err := h.leaseGate(); err != nil { // lease gate (cluster)
+					return nil, err
+				}
 				return out, nil
 			}
 		}
@@ -148,6 +154,20 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 		}
 	}
 	return nil, errorf(codeUnavailable, "profile %s kept moving; retry", key)
+}
+
+// leaseGate refuses to let a reply leave the node once its lease may have
+// lapsed by its own clock: another node may own the profile by now, and a
+// write acknowledged here would be lost when this node's save is fenced.
+// lease gate (cluster): keep this check between the activation's answer
+// and every return of a response or watch event.
+func (h *Host) leaseGate() error {
+	if h.cfg.LeaseValid == nil || h.cfg.LeaseValid() {
+		return nil
+	}
+	e := errorf(codeUnavailable, "node %s lease may have lapsed; retry on another node", h.cfg.NodeID)
+	e.RetryAfter = 100 * time.Millisecond
+	return e
 }
 
 // entry returns the serving activation of key, waiting for a stopping one to

@@ -75,6 +75,9 @@ func (h *Host) pump(ctx context.Context, events <-chan any, overflow <-chan stru
 				}
 			case *hearthv1.WatchEvent:
 				started = true
+				if err := h.leaseGate(); err != nil { // lease gate (cluster)
+					return false, err
+				}
 				if err := fn(ev); err != nil {
 					return false, err
 				}
