@@ -206,7 +206,8 @@ func (r *Router) Request(ctx context.Context, msg proto.Message) (proto.Message,
 			return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE,
 				"node %s left the cluster or stopped answering while serving %s; the outcome is unknown: retry (with the same idempotency key)", owner.NodeID, key)
 		case errors.Is(err, errSuspect):
-			continue // the view changed under us; the next owner is in it
+			// The view changed under us; the next owner is in the new one.
+			// Not sent: retried like a dead letter.
 		case !errors.Is(err, actor.ErrDeadLetter):
 			return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "node %s did not answer for %s in time: %v", owner.NodeID, key, err)
 		}
