@@ -32,7 +32,7 @@ func startMemberOn(t *testing.T, consulAddr, service, node string, ttl time.Dura
 	m, err := StartMembership(ctx, MembershipConfig{
 		ConsulAddress: consulAddr, Service: service, NodeID: node,
 		Address: "127.0.0.1:" + map[string]string{"a": "7001", "b": "7002", "c": "7003"}[node],
-		TTL:     ttl, OnChange: onChange, MaxBackoff: 2 * time.Second, Clock: clock,
+		TTL:     ttl, OnChange: onChange, Clock: clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,12 +82,23 @@ func TestMembersSeeEachOtherAndLeave(t *testing.T) {
 }
 
 // TestReRegistersAfterAgentRestart: the stock provider's members never
-// re-register after the agent restarts empty; ours do.
+// re-register after the agent restarts empty; ours do, and while they do,
+// neither node reports the other (or itself) gone: the member list holds
+// through the restart instead of moving every profile twice.
 func TestReRegistersAfterAgentRestart(t *testing.T) {
 	svc := serviceFor(t)
-	a := startMember(t, consul.HTTPAddr(), svc, "a", 2*time.Second, nil)
+	var mu sync.Mutex
+	var lists [][]string
+	a := startMember(t, consul.HTTPAddr(), svc, "a", 2*time.Second, func(_ string, ms []Member) {
+		mu.Lock()
+		defer mu.Unlock()
+		lists = append(lists, ids(ms))
+	})
 	b := startMember(t, consul.HTTPAddr(), svc, "b", 2*time.Second, nil)
 	eventuallyMembers(t, a, "a", "b")
+	mu.Lock()
+	lists = nil
+	mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := consul.Restart(ctx); err != nil {
@@ -108,6 +119,16 @@ func TestReRegistersAfterAgentRestart(t *testing.T) {
 	}
 	eventuallyMembers(t, a, "a", "b")
 	eventuallyMembers(t, b, "a", "b")
+	if a.SelfID() != "a~0" || b.SelfID() != "b~0" {
+		t.Fatalf("re-joined under new ids %s %s: an agent restart is no drop", a.SelfID(), b.SelfID())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range lists {
+		if !slices.Equal(l, []string{"a", "b"}) {
+			t.Fatalf("node a reported %v during the agent restart (all reports: %v)", l, lists)
+		}
+	}
 }
 
 // proxy forwards TCP to target until cut; it counts connection attempts.
