@@ -16,7 +16,7 @@ import (
 )
 
 // serviceFor keeps each test's members apart on the shared agent.
-func serviceFor(t *testing.T) string {
+func serviceFor(t testing.TB) string {
 	return "hearth-" + strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(t.Name()))
 }
 

@@ -3,6 +3,8 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -72,14 +74,28 @@ func (p *proc) client() hearthv1connect.ProfileServiceClient {
 // testCluster is a set of node processes sharing a database and a Consul
 // service.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	dbURL   string
 	service string
 	procs   []*proc
 }
 
-func newTestCluster(t *testing.T) *testCluster {
-	return &testCluster{t: t, dbURL: pg.NewDatabase(t), service: serviceFor(t)}
+// newTestCluster makes an empty cluster: its own database and Consul
+// service (a benchmark makes several per test name).
+func newTestCluster(t testing.TB) *testCluster {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &testCluster{t: t, dbURL: pg.NewDatabase(t), service: serviceFor(t) + "-" + hex.EncodeToString(b[:])}
+}
+
+// stop kills every node still running (the test's cleanup does too; a
+// benchmark running several clusters stops each before the next).
+func (c *testCluster) stop() {
+	for _, p := range c.procs {
+		_ = p.cmd.Process.Signal(syscall.SIGCONT)
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 // start launches a node and waits until it is ready (joined and leased).
@@ -165,7 +181,7 @@ func (c *testCluster) waitMembers(n int) {
 	}
 }
 
-func (p *proc) waitExit(t *testing.T, within time.Duration) {
+func (p *proc) waitExit(t testing.TB, within time.Duration) {
 	t.Helper()
 	select {
 	case <-p.exited:
