@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -35,20 +36,27 @@ import (
 func BenchmarkRecovery(b *testing.B) {
 	for _, fault := range []string{"sigterm", "kill9", "sigstop", "consul-restart", "consul-restart+sigterm", "node-added"} {
 		b.Run(fault, func(b *testing.B) {
-			var rec, mean, worst, worstBefore []float64
+			var rec, mean, worst, worstBefore, inFlight, rereg []float64
 			for i := range b.N {
 				r := recoveryRun(b, fault)
-				b.Logf("run %d: %s: %d affected profiles, all answering again after %v (per profile median %v); unaffected throughput %.2f of before (worst 250 ms %.2f; before the fault %.2f)",
-					i, fault, r.affected, r.recovered.Round(time.Millisecond), r.medianProfile.Round(time.Millisecond), r.meanRatio, r.worstRatio, r.worstBefore)
+				b.Logf("run %d: %s: %d affected profiles, all answering again after %v (per profile median %v); writes in flight at the fault ended within %v; unaffected throughput %.2f of before (worst 250 ms %.2f; before the fault %.2f); consul lists every node again after %v",
+					i, fault, r.affected, r.recovered.Round(time.Millisecond), r.medianProfile.Round(time.Millisecond), r.inFlight.Round(time.Millisecond),
+					r.meanRatio, r.worstRatio, r.worstBefore, r.reregistered.Round(time.Millisecond))
 				rec = append(rec, float64(r.recovered.Milliseconds()))
 				mean, worst = append(mean, r.meanRatio), append(worst, r.worstRatio)
 				worstBefore = append(worstBefore, r.worstBefore)
+				inFlight = append(inFlight, float64(r.inFlight.Milliseconds()))
+				rereg = append(rereg, float64(r.reregistered.Milliseconds()))
 			}
 			b.ReportMetric(median(rec), "recovery-ms-median")
 			b.ReportMetric(slices.Max(rec), "recovery-ms-max")
 			b.ReportMetric(median(mean), "unaffected-tput-ratio")
 			b.ReportMetric(median(worst), "unaffected-tput-worst250ms")
 			b.ReportMetric(median(worstBefore), "before-tput-worst250ms")
+			b.ReportMetric(median(inFlight), "inflight-end-ms")
+			if strings.HasPrefix(fault, "consul") {
+				b.ReportMetric(median(rereg), "reregistered-ms")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -67,6 +75,8 @@ type recovery struct {
 	affected      int
 	recovered     time.Duration // until every affected profile answered again
 	medianProfile time.Duration
+	inFlight      time.Duration // the longest a write in flight at the fault took to end (the client gives up at 2 s)
+	reregistered  time.Duration // Consul restarts: until every node is listed again
 	meanRatio     float64
 	worstRatio    float64
 	worstBefore   float64 // the same worst window in the 3 s before the fault (the machine's noise)
@@ -111,6 +121,7 @@ func recoveryRun(b *testing.B, fault string) recovery {
 		return out
 	}
 	var affected []int
+	reregistered := make(chan time.Duration, 1)
 	t0 := time.Now()
 	switch fault {
 	case "sigterm", "kill9", "sigstop":
@@ -130,6 +141,16 @@ func recoveryRun(b *testing.B, fault string) recovery {
 		if err := consul.Restart(ctx); err != nil {
 			b.Fatal(err)
 		}
+		go func() {
+			cl := consulClient(b)
+			for ctx.Err() == nil {
+				if entries, _, err := cl.Health().Service(c.service, "", true, nil); err == nil && len(entries) == 3 {
+					reregistered <- time.Since(t0)
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
 		for i := range profiles {
 			affected = append(affected, i)
 		}
@@ -162,8 +183,13 @@ func recoveryRun(b *testing.B, fault string) recovery {
 		g := load.longestGap(p, t0, end)
 		perProfile = append(perProfile, float64(g))
 		r.recovered = max(r.recovered, g)
+		r.inFlight = max(r.inFlight, load.inFlightAt(p, t0))
 	}
 	r.medianProfile = time.Duration(median(perProfile))
+	select {
+	case r.reregistered = <-reregistered:
+	default:
+	}
 	var unaffected []int
 	for i := range profiles {
 		if !slices.Contains(affected, i) {
@@ -190,13 +216,14 @@ type load struct {
 	once     sync.Once
 	mu       sync.Mutex
 	answered [][]answer
+	failed   [][]answer // writes that got an error or no answer in time
 }
 
 // answer is one acknowledged write: when it was sent and answered.
 type answer struct{ sent, done time.Time }
 
 func startLoad(gateways []hearthv1connect.ProfileServiceClient, profiles int) *load {
-	l := &load{gateways: gateways, stop: make(chan struct{}), answered: make([][]answer, profiles)}
+	l := &load{gateways: gateways, stop: make(chan struct{}), answered: make([][]answer, profiles), failed: make([][]answer, profiles)}
 	for p := range profiles {
 		l.done.Add(1)
 		go l.run(p)
@@ -225,6 +252,9 @@ func (l *load) run(p int) {
 				l.mu.Unlock()
 				break
 			}
+			l.mu.Lock()
+			l.failed[p] = append(l.failed[p], answer{sent, time.Now()})
+			l.mu.Unlock()
 			attempt++
 			time.Sleep(20 * time.Millisecond) // the client's retry delay
 		}
@@ -265,6 +295,21 @@ func (l *load) waitAffected(ps []int, since time.Time, within time.Duration) boo
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// inFlightAt is how long after t the write to p in flight at t took to
+// end (answered or failed); 0 if none was.
+func (l *load) inFlightAt(p int, t time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, as := range [][]answer{l.answered[p], l.failed[p]} {
+		for _, a := range as {
+			if a.sent.Before(t) && a.done.After(t) {
+				return a.done.Sub(t)
+			}
+		}
+	}
+	return 0
 }
 
 // longestGap is the longest time profile p went without an answer between
