@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -54,7 +53,7 @@ func BenchmarkRecovery(b *testing.B) {
 			b.ReportMetric(median(worst), "unaffected-tput-worst250ms")
 			b.ReportMetric(median(worstBefore), "before-tput-worst250ms")
 			b.ReportMetric(median(inFlight), "inflight-end-ms")
-			if strings.HasPrefix(fault, "consul") {
+			if fault == "consul-restart" {
 				b.ReportMetric(median(rereg), "reregistered-ms")
 			}
 			b.ReportMetric(0, "ns/op")
