@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiles/hearth/cluster/gateway"
@@ -31,7 +33,11 @@ type ClientConfig struct {
 	// AdvertisedHost is what nodes dial, if different.
 	Host           string
 	AdvertisedHost string
-	Logger         *slog.Logger
+	// CheckTTL is the nodes' consul.check_ttl (default 1 s): the watch
+	// settles this long after Consul comes back.
+	CheckTTL time.Duration
+	Clock    clockwork.Clock
+	Logger   *slog.Logger
 	// MaxRequestBytes is the largest request the client sends (larger
 	// ones are refused with TOO_LARGE before they are sent); 0 means
 	// gateway.DefaultMaxBodyBytes, the nodes' default.
@@ -48,6 +54,12 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 	}
 	if cfg.Service == "" {
 		cfg.Service = "hearth"
+	}
+	if cfg.CheckTTL <= 0 {
+		cfg.CheckTTL = time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	c = &ClientConn{system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("lib", "protoactor")
@@ -68,13 +80,17 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 	if cfg.AdvertisedHost != "" {
 		opts = append(opts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
 	}
-	c.remote = remote.NewRemote(c.system, remote.Configure(cfg.Host, 0, opts...))
+	rc := remote.Configure(cfg.Host, 0, opts...)
+	rc.MaxRetryCount = remoteConnectAttempts
+	c.remote = remote.NewRemote(c.system, rc)
 	c.remote.Start()
-	c.router = NewRouter(nil, c.system, "", cfg.Logger)
+	c.router = NewRouter(RouterConfig{System: c.system, Clock: cfg.Clock, Logger: cfg.Logger})
 	c.members, err = StartMembership(ctx, MembershipConfig{
 		ConsulAddress: cfg.ConsulAddress,
 		Service:       cfg.Service,
 		WatchOnly:     true,
+		TTL:           cfg.CheckTTL,
+		Clock:         cfg.Clock,
 		Logger:        cfg.Logger,
 		OnChange:      c.router.SetMembers,
 	})

@@ -81,6 +81,9 @@ func (r *Router) Batch(ctx context.Context, req *hearthv1.BatchRequest) (*hearth
 		keys[i], ok[i] = k, true
 	}
 	r.runBatch(ctx, items, keys, ok, resp.Results)
+	if err := r.leaseGate(); err != nil { // answers relayed from other nodes too
+		return nil, err
+	}
 	return resp, nil
 }
 
@@ -133,7 +136,7 @@ func (r *Router) runBatch(ctx context.Context, items []*hearthv1.BatchItem, keys
 		if !again {
 			return
 		}
-		if err := sleepCtx(ctx, jitter(backoff)); err != nil {
+		if err := sleepCtx(ctx, r.cfg.Clock, jitter(backoff)); err != nil {
 			for i, again := range retry {
 				if again {
 					results[i] = profile.BatchResultOf(profile.BatchItemRequest(items[i]), nil,
@@ -242,6 +245,9 @@ func (r *Router) PollEvents(ctx context.Context, req *hearthv1.PollEventsRequest
 			stopWaiting()
 		}
 	}
+	if err := r.leaseGate(); err != nil {
+		return nil, err
+	}
 	return resp, nil
 }
 
@@ -284,7 +290,7 @@ func (r *Router) NotifyReleased(key persistence.ProfileKey) {
 	case local:
 		r.host.NotifyReleased(key)
 	case owner.Address != "":
-		r.system.Root.Send(actor.NewPID(owner.Address, routerName),
+		r.cfg.System.Root.Send(actor.NewPID(owner.Address, routerName),
 			&hearthv1.ProfileReleased{Profile: &hearthv1.ProfileRef{Namespace: key.Namespace, Id: key.ID}})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/jonboulle/clockwork"
 )
 
 // Member is one node as the cluster sees it.
@@ -35,8 +36,11 @@ type MembershipConfig struct {
 	// TTL of the Consul health check; the node heartbeats every TTL/3.
 	// A node that misses its heartbeats for TTL is dropped by the others.
 	TTL time.Duration
-	// MaxBackoff caps the retry delay while Consul is unreachable.
+	// MaxBackoff caps the retry delay while Consul is unreachable
+	// (default 1 s: a retry to the local agent is cheap, and a restarted
+	// agent must see the node again within about a second).
 	MaxBackoff time.Duration
+	Clock      clockwork.Clock
 	Logger     *slog.Logger
 	// WatchOnly follows the members without registering (a cluster client
 	// that hosts no profiles).
@@ -49,9 +53,16 @@ type MembershipConfig struct {
 
 // Membership registers this node in Consul, keeps its health check
 // passing, and watches the other members. It fixes the stock provider's
-// failures (../shared/notes/protoactor-go.md):
+// failures (protoactor-go's Consul provider, see docs/ARCHITECTURE.md):
 //   - after a Consul agent restart it registers again (a heartbeat to an
-//     unknown check re-registers);
+//     unknown check re-registers) and reads the members afresh at once:
+//     whichever of heartbeat and watch first reaches the agent again wakes
+//     the other, and the watch starts over from index 0 (a restarted
+//     agent's index is lower than the last one seen, and a blocking query
+//     waiting for it to pass the old one would sleep its whole wait);
+//   - right after Consul comes back it keeps members that have not yet
+//     re-registered for one check TTL (settling), so an agent restart does
+//     not move their profiles;
 //   - with Consul down it keeps the last members it saw, so the node keeps
 //     serving, and retries with capped backoff, logging the first failure
 //     and then one line per minute, not a storm;
@@ -69,9 +80,13 @@ type Membership struct {
 	members    []Member
 	registered time.Time // when the current member id was registered
 	beat       time.Time // last passing heartbeat
+	settle     time.Time // until then, members missing from Consul are kept
 
-	stop chan struct{}
-	done sync.WaitGroup
+	// wakeBeat and wakeWatch (capacity 1) make a loop try again at once.
+	wakeBeat  chan struct{}
+	wakeWatch chan struct{}
+	stop      chan struct{}
+	done      sync.WaitGroup
 }
 
 // StartMembership registers the node and starts heartbeating and watching.
@@ -82,7 +97,10 @@ func StartMembership(ctx context.Context, cfg MembershipConfig) (*Membership, er
 		cfg.TTL = 6 * time.Second
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 5 * time.Second
+		cfg.MaxBackoff = time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -91,7 +109,8 @@ func StartMembership(ctx context.Context, cfg MembershipConfig) (*Membership, er
 	if err != nil {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}
-	m := &Membership{cfg: cfg, client: client, log: cfg.Logger.With("component", "membership"), stop: make(chan struct{})}
+	m := &Membership{cfg: cfg, client: client, log: cfg.Logger.With("component", "membership"),
+		wakeBeat: make(chan struct{}, 1), wakeWatch: make(chan struct{}, 1), stop: make(chan struct{})}
 	if cfg.WatchOnly {
 		// Fail now if Consul cannot be reached, as a member would.
 		if _, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx)); err != nil {
@@ -152,7 +171,7 @@ func (m *Membership) register(ctx context.Context) error {
 		return err
 	}
 	m.mu.Lock()
-	m.registered = time.Now()
+	m.registered = m.cfg.Clock.Now()
 	m.beat = m.registered
 	m.mu.Unlock()
 	m.log.Info("registered in consul", "member", id, "address", m.cfg.Address)
@@ -163,20 +182,23 @@ func (m *Membership) register(ctx context.Context) error {
 // forgotten the service (an agent restart, or the check reaped).
 func (m *Membership) heartbeat() {
 	defer m.done.Done()
-	var fails failureLog
+	fails := failureLog{clock: m.cfg.Clock}
 	every := m.cfg.TTL / 3
 	delay := every
 	for {
 		select {
 		case <-m.stop:
 			return
-		case <-time.After(delay):
+		case <-m.wakeBeat:
+		case <-m.cfg.Clock.After(delay):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		err := m.client.Agent().UpdateTTLOpts(checkID(m.memberID()), "", api.HealthPassing, (&api.QueryOptions{}).WithContext(ctx))
+		reregistered := false
 		if err != nil && isUnknownCheck(err) {
 			m.log.Warn("consul forgot this node (agent restarted?); registering again")
 			err = m.register(ctx)
+			reregistered = err == nil
 		}
 		cancel()
 		if err != nil {
@@ -184,11 +206,21 @@ func (m *Membership) heartbeat() {
 			delay = min(max(2*delay, every), m.cfg.MaxBackoff)
 			continue
 		}
-		fails.recovered(m.log, "consul heartbeat recovered")
+		if fails.recovered(m.log, "consul heartbeat recovered") || reregistered {
+			wake(m.wakeWatch) // read the members afresh now, not after the watch's backoff
+		}
 		m.mu.Lock()
-		m.beat = time.Now()
+		m.beat = m.cfg.Clock.Now()
 		m.mu.Unlock()
 		delay = every
+	}
+}
+
+// wake makes a loop waiting on ch try again at once.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // already woken
 	}
 }
 
@@ -201,48 +233,88 @@ func isUnknownCheck(err error) bool {
 	return strings.Contains(msg, "404") || strings.Contains(msg, "Unknown check") || strings.Contains(msg, "does not have associated TTL")
 }
 
+// watchWait bounds one blocking query.
+const watchWait = 10 * time.Second
+
 // watch follows the passing members with blocking queries.
 func (m *Membership) watch() {
 	defer m.done.Done()
-	var fails failureLog
+	fails := failureLog{clock: m.cfg.Clock}
 	var index uint64
 	delay := time.Duration(0)
 	for {
-		select {
-		case <-m.stop:
-			return
-		case <-time.After(delay):
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-m.stop:
-			case <-ctx.Done():
-			}
-			cancel()
-		}()
-		entries, meta, err := m.client.Health().Service(m.cfg.Service, "", true,
-			(&api.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second}).WithContext(ctx))
-		cancel()
-		if err != nil {
+		if delay > 0 {
 			select {
 			case <-m.stop:
 				return
-			default:
+			case <-m.wakeWatch:
+				index = 0
+			case <-m.cfg.Clock.After(delay):
 			}
-			fails.failed(m.log, "consul watch failing; keeping the last members and retrying", err)
+		}
+		type result struct {
+			entries []*api.ServiceEntry
+			meta    *api.QueryMeta
+			err     error
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		res := make(chan result, 1)
+		go func(index uint64, wait time.Duration) {
+			entries, meta, err := m.client.Health().Service(m.cfg.Service, "", true,
+				(&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(ctx))
+			res <- result{entries, meta, err}
+		}(index, m.queryWait())
+		var r result
+		select {
+		case <-m.stop:
+			cancel()
+			<-res
+			return
+		case <-m.wakeWatch:
+			// Consul came back (the heartbeat reached it): start over.
+			cancel()
+			<-res
+			index, delay = 0, 0
+			continue
+		case r = <-res:
+			cancel()
+		}
+		if r.err != nil {
+			fails.failed(m.log, "consul watch failing; keeping the last members and retrying", r.err)
+			// Whatever answers next may be a restarted agent whose index
+			// went back: a blocking query on the old index would sleep.
+			index = 0
 			delay = min(max(2*delay, 100*time.Millisecond), m.cfg.MaxBackoff)
 			continue
 		}
-		fails.recovered(m.log, "consul watch recovered")
+		if fails.recovered(m.log, "consul watch recovered") {
+			// The agent may have restarted empty: give the members one
+			// check TTL to register again before believing them gone, and
+			// make this node's heartbeat re-register it now.
+			m.mu.Lock()
+			m.settle = m.cfg.Clock.Now().Add(m.cfg.TTL)
+			m.mu.Unlock()
+			wake(m.wakeBeat)
+		}
 		delay = 0
-		if meta.LastIndex < index {
+		if r.meta.LastIndex < index {
 			index = 0 // the agent restarted: its index went back
 		} else {
-			index = meta.LastIndex
+			index = r.meta.LastIndex
 		}
-		m.update(entries)
+		m.update(r.entries)
 	}
+}
+
+// queryWait is how long the next blocking query may wait: until the end of
+// a settling period, so the members are read again when it ends.
+func (m *Membership) queryWait() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if left := m.cfg.Clock.Until(m.settle); left > 0 {
+		return min(left+10*time.Millisecond, watchWait)
+	}
+	return watchWait
 }
 
 // update applies a watch result, handling this node's absence.
@@ -258,13 +330,27 @@ func (m *Membership) update(entries []*api.ServiceEntry) {
 	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
 
 	m.mu.Lock()
+	now := m.cfg.Clock.Now()
+	if now.Before(m.settle) {
+		// Consul just came back: keep the members not registered again yet.
+		for _, old := range m.members {
+			if !slices.ContainsFunc(members, func(x Member) bool { return x.NodeID == old.NodeID }) {
+				members = append(members, old)
+			}
+		}
+		slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	}
 	self := m.memberIDLocked()
 	present := slices.ContainsFunc(members, func(x Member) bool { return x.ID == self })
 	// Consul answers with a short delay after a registration; only an
 	// absence well after it (and after a heartbeat) means we were dropped.
-	dropped := !m.cfg.WatchOnly && !present && time.Since(m.registered) > m.cfg.TTL
+	dropped := !m.cfg.WatchOnly && !present && now.Sub(m.registered) > m.cfg.TTL
 	if dropped {
 		m.gen++
+		// The new id is not listed until it is registered: give it the
+		// registration grace from now, or every watch result until then
+		// would count as another drop.
+		m.registered = now
 	}
 	changed := !slices.Equal(members, m.members)
 	m.members = members
@@ -321,21 +407,25 @@ func (m *Membership) Leave(ctx context.Context) error {
 // failureLog logs the first failure of a streak and then at most one line
 // a minute, so an unreachable Consul does not flood the log.
 type failureLog struct {
+	clock  clockwork.Clock
 	streak int
 	last   time.Time
 }
 
 func (f *failureLog) failed(log *slog.Logger, msg string, err error) {
 	f.streak++
-	if f.streak == 1 || time.Since(f.last) >= time.Minute {
+	if f.streak == 1 || f.clock.Since(f.last) >= time.Minute {
 		log.Warn(msg, "err", err, "failures", f.streak)
-		f.last = time.Now()
+		f.last = f.clock.Now()
 	}
 }
 
-func (f *failureLog) recovered(log *slog.Logger, msg string) {
-	if f.streak > 0 {
-		log.Info(msg, "after_failures", f.streak)
+// recovered ends a streak; it reports whether there was one.
+func (f *failureLog) recovered(log *slog.Logger, msg string) bool {
+	if f.streak == 0 {
+		return false
 	}
+	log.Info(msg, "after_failures", f.streak)
 	f.streak = 0
+	return true
 }

@@ -12,21 +12,27 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/jonboulle/clockwork"
 )
 
 // serviceFor keeps each test's members apart on the shared agent.
-func serviceFor(t *testing.T) string {
+func serviceFor(t testing.TB) string {
 	return "hearth-" + strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(t.Name()))
 }
 
 func startMember(t *testing.T, consulAddr, service, node string, ttl time.Duration, onChange func(string, []Member)) *Membership {
+	t.Helper()
+	return startMemberOn(t, consulAddr, service, node, ttl, clockwork.NewRealClock(), onChange)
+}
+
+func startMemberOn(t *testing.T, consulAddr, service, node string, ttl time.Duration, clock clockwork.Clock, onChange func(string, []Member)) *Membership {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m, err := StartMembership(ctx, MembershipConfig{
 		ConsulAddress: consulAddr, Service: service, NodeID: node,
 		Address: "127.0.0.1:" + map[string]string{"a": "7001", "b": "7002", "c": "7003"}[node],
-		TTL:     ttl, OnChange: onChange, MaxBackoff: 2 * time.Second,
+		TTL:     ttl, OnChange: onChange, Clock: clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,12 +82,23 @@ func TestMembersSeeEachOtherAndLeave(t *testing.T) {
 }
 
 // TestReRegistersAfterAgentRestart: the stock provider's members never
-// re-register after the agent restarts empty; ours do.
+// re-register after the agent restarts empty; ours do, and while they do,
+// neither node reports the other (or itself) gone: the member list holds
+// through the restart instead of moving every profile twice.
 func TestReRegistersAfterAgentRestart(t *testing.T) {
 	svc := serviceFor(t)
-	a := startMember(t, consul.HTTPAddr(), svc, "a", 2*time.Second, nil)
+	var mu sync.Mutex
+	var lists [][]string
+	a := startMember(t, consul.HTTPAddr(), svc, "a", 2*time.Second, func(_ string, ms []Member) {
+		mu.Lock()
+		defer mu.Unlock()
+		lists = append(lists, ids(ms))
+	})
 	b := startMember(t, consul.HTTPAddr(), svc, "b", 2*time.Second, nil)
 	eventuallyMembers(t, a, "a", "b")
+	mu.Lock()
+	lists = nil
+	mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := consul.Restart(ctx); err != nil {
@@ -102,6 +119,16 @@ func TestReRegistersAfterAgentRestart(t *testing.T) {
 	}
 	eventuallyMembers(t, a, "a", "b")
 	eventuallyMembers(t, b, "a", "b")
+	if a.SelfID() != "a~0" || b.SelfID() != "b~0" {
+		t.Fatalf("re-joined under new ids %s %s: an agent restart is no drop", a.SelfID(), b.SelfID())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range lists {
+		if !slices.Equal(l, []string{"a", "b"}) {
+			t.Fatalf("node a reported %v during the agent restart (all reports: %v)", l, lists)
+		}
+	}
 }
 
 // proxy forwards TCP to target until cut; it counts connection attempts.
@@ -189,12 +216,16 @@ func TestConsulDownKeepsMembersWithBackoff(t *testing.T) {
 
 // TestDroppedNodeRejoinsUnderNewID: when its check goes critical the node
 // sees itself missing, reports the list without itself (so its profiles go
-// elsewhere) and re-joins under a new member id.
+// elsewhere) and re-joins under a new member id. The registration grace
+// (one TTL, in which an absence is Consul's delay, not a drop) runs on the
+// injected clock: the check's TTL is long in real time, and the test moves
+// the node's clock past the grace instead of sleeping through it.
 func TestDroppedNodeRejoinsUnderNewID(t *testing.T) {
 	svc := serviceFor(t)
+	clock := clockwork.NewFakeClock()
 	var mu sync.Mutex
 	var lists [][]string
-	a := startMember(t, consul.HTTPAddr(), svc, "a", time.Second, func(_ string, ms []Member) {
+	a := startMemberOn(t, consul.HTTPAddr(), svc, "a", time.Minute, clock, func(_ string, ms []Member) {
 		mu.Lock()
 		defer mu.Unlock()
 		var l []string
@@ -205,22 +236,48 @@ func TestDroppedNodeRejoinsUnderNewID(t *testing.T) {
 	})
 	eventuallyMembers(t, a, "a")
 	old := a.SelfID()
-	time.Sleep(1100 * time.Millisecond) // past the registration grace (one TTL)
+	// Past the registration grace. The heartbeat's timer fires on the way:
+	// wait until it waits again, so its passing update cannot land after
+	// the failure below.
+	clock.Advance(time.Minute + time.Nanosecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal("heartbeat did not wait again")
+	}
 	client, _ := api.NewClient(&api.Config{Address: consul.HTTPAddr()})
 	if err := client.Agent().FailTTL(checkID(old), "test: partitioned"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for a.SelfID() == old || !slices.ContainsFunc(a.Members(), func(m Member) bool { return m.ID == a.SelfID() }) {
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			t.Fatalf("did not re-join: self %s members %v", a.SelfID(), a.Members())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling a real agent
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	sawEmpty := slices.ContainsFunc(lists, func(l []string) bool { return len(l) == 0 })
 	if !sawEmpty {
 		t.Fatalf("never reported itself gone: %v", lists)
+	}
+}
+
+// TestAbsenceWithinGraceIsNotADrop: the same absence before one TTL has
+// passed since the registration (by the node's clock) is Consul's delay,
+// not a drop: the node keeps its member id.
+func TestAbsenceWithinGraceIsNotADrop(t *testing.T) {
+	svc := serviceFor(t)
+	clock := clockwork.NewFakeClock()
+	a := startMemberOn(t, consul.HTTPAddr(), svc, "a", time.Minute, clock, nil)
+	eventuallyMembers(t, a, "a")
+	old := a.SelfID()
+	client, _ := api.NewClient(&api.Config{Address: consul.HTTPAddr()})
+	if err := client.Agent().FailTTL(checkID(old), "test: partitioned"); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyMembers(t, a) // it saw the list without itself
+	if a.SelfID() != old {
+		t.Fatalf("re-joined as %s within the registration grace", a.SelfID())
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -38,6 +39,7 @@ import (
 // Node is one running Hearth node.
 type Node struct {
 	cfg     config.Config
+	clock   clockwork.Clock
 	id      string
 	log     *slog.Logger
 	store   persistence.Store
@@ -62,13 +64,25 @@ type Node struct {
 	closeErr  error
 }
 
+// Option adjusts how Start assembles a node.
+type Option func(*Node)
+
+// WithClock runs the node's timers (lease, membership, routing, profiles)
+// on clock instead of the real one.
+func WithClock(clock clockwork.Clock) Option {
+	return func(n *Node) { n.clock = clock }
+}
+
 // Start opens the store, registers the node's lease, and serves the
 // gateway. The caller runs Run (or Drain and Close).
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, error) {
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
+	n := &Node{cfg: cfg, clock: clockwork.NewRealClock(), log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
+	for _, o := range opts {
+		o(n)
+	}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics = newNodeMetrics(n.reg)
 	n.id = cfg.Node.ID
@@ -88,7 +102,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 		return nil, err
 	}
 	n.store = store
-	n.lease, err = startLease(ctx, store, persistence.NodeInfo{ID: n.id, Address: ln.Addr().String()}, cfg.Lease, n.log, n.metrics)
+	n.lease, err = startLease(ctx, store, persistence.NodeInfo{ID: n.id, Address: ln.Addr().String()}, cfg.Lease, n.clock, n.log, n.metrics)
 	if err != nil {
 		_ = ln.Close()
 		_ = store.Close()
@@ -109,8 +123,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Node, err
 		Committer:              n.commit,
 		Namespaces:             namespaces,
 		AllowUnknownNamespaces: p.AllowUnknownNamespaces,
-		Logger:                 n.log,
-		Metrics:                profile.NewMetrics(n.reg),
+		// Acknowledge nothing once the lease may have lapsed.
+		LeaseValid: n.lease.Valid,
+		Clock:      n.clock,
+		Logger:     n.log,
+		Metrics:    profile.NewMetrics(n.reg),
 		Timing: profile.Timing{
 			AutosaveInterval: p.AutosaveInterval,
 			IdleTimeout:      p.IdleTimeout,
@@ -192,7 +209,7 @@ func (n *Node) mux() (http.Handler, error) {
 	mux.Handle(path, h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !n.ready.Load() || !n.lease.live() || (n.members != nil && !n.members.Joined()) {
+		if !n.ready.Load() || !n.lease.Valid() || (n.members != nil && !n.members.Joined()) {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -253,19 +270,19 @@ func (n *Node) Drain(ctx context.Context) error {
 		}
 		n.router.SetMembers(self, others)
 	}
-	start := time.Now()
+	start := n.clock.Now()
 	total := n.host.Loaded()
 	done := make(chan error, 1)
 	go func() { done <- n.host.Drain(ctx) }()
-	tick := time.NewTicker(time.Second)
+	tick := n.clock.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
 			n.metrics.drainRemaining.Set(0)
-			n.log.Info("drained", "profiles", total, "took", time.Since(start).Round(time.Millisecond), "err", err)
+			n.log.Info("drained", "profiles", total, "took", n.clock.Since(start).Round(time.Millisecond), "err", err)
 			return err
-		case <-tick.C:
+		case <-tick.Chan():
 			left := n.host.Loaded()
 			n.metrics.drainRemaining.Set(float64(left))
 			n.log.Info("draining", "remaining", left, "of", total)
@@ -319,7 +336,11 @@ func (n *Node) closeAll() error {
 
 func openStore(ctx context.Context, cfg config.Config) (persistence.Store, error) {
 	if cfg.Database.URL != "" {
-		return sqlstore.Open(ctx, cfg.Database.URL, sqlstore.Options{MaxConns: int32(cfg.Database.MaxConns)})
+		dbURL, err := withIdleTxTimeout(cfg.Database.URL, cfg.Lease.SafetyMargin)
+		if err != nil {
+			return nil, err
+		}
+		return sqlstore.Open(ctx, dbURL, sqlstore.Options{MaxConns: int32(cfg.Database.MaxConns)})
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -350,6 +371,13 @@ func defaultNodeID() string {
 	return id
 }
 
+// remoteConnectAttempts: protoactor's endpoint writer tries to connect this
+// many times, 2 s apart, holding every message for the address meanwhile
+// (default 5: 10 s). One attempt fails messages to a dead address after
+// about 2 s; the router routes around a broken member before that anyway
+// (suspect.go).
+const remoteConnectAttempts = 1
+
 // join starts the actor remote and the router actor, and registers in
 // Consul. The router learns the members from the membership's changes.
 func (n *Node) join(ctx context.Context) (err error) {
@@ -366,18 +394,21 @@ func (n *Node) join(ctx context.Context) (err error) {
 			err = fmt.Errorf("cluster remote on %s:%d: %v", c.Cluster.Host, c.Cluster.Port, p)
 		}
 	}()
-	n.remote = remote.NewRemote(n.system, remote.Configure(c.Cluster.Host, c.Cluster.Port, opts...))
+	rc := remote.Configure(c.Cluster.Host, c.Cluster.Port, opts...)
+	rc.MaxRetryCount = remoteConnectAttempts
+	n.remote = remote.NewRemote(n.system, rc)
 	n.remote.Start()
-	if _, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(n.host) }), routerName); err != nil {
+	if _, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(n.host, n.clock) }), routerName); err != nil {
 		return err
 	}
-	n.router = NewRouter(n.host, n.system, "", n.log)
+	n.router = NewRouter(RouterConfig{Host: n.host, System: n.system, Clock: n.clock, Logger: n.log, LeaseValid: n.lease.Valid})
 	n.members, err = StartMembership(ctx, MembershipConfig{
 		ConsulAddress: c.Consul.Address,
 		Service:       c.Consul.Service,
 		NodeID:        n.id,
 		Address:       n.system.Address(),
-		TTL:           max(c.Lease.TTL/3, time.Second),
+		TTL:           c.Consul.CheckTTL,
+		Clock:         n.clock,
 		Logger:        n.log,
 		OnChange:      n.router.SetMembers,
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiles/hearth/actors/profile"
@@ -14,14 +15,17 @@ import (
 // routerActor receives the requests other nodes route here and serves them
 // from the local Host (never forwarding again, so two nodes with different
 // views cannot bounce a request between them). Each request runs on its
-// own goroutine: the actor is a doorway, not a queue.
+// own goroutine: the actor is a doorway, not a queue. A request gets the
+// time its caller had left (the timeoutKey header), not a fixed timeout,
+// so the owner stops working on it when the caller stops waiting.
 type routerActor struct {
 	host    *profile.Host
+	clock   clockwork.Clock
 	watches map[string]context.CancelFunc
 }
 
-func newRouterActor(host *profile.Host) actor.Actor {
-	return &routerActor{host: host, watches: make(map[string]context.CancelFunc)}
+func newRouterActor(host *profile.Host, clock clockwork.Clock) actor.Actor {
+	return &routerActor{host: host, clock: clock, watches: make(map[string]context.CancelFunc)}
 }
 
 func (ra *routerActor) Receive(c actor.Context) {
@@ -64,8 +68,11 @@ func (ra *routerActor) serve(c actor.Context, m proto.Message, run func(context.
 		return
 	}
 	system := c.ActorSystem()
+	// The forwarding node sends the caller's remaining time; the work
+	// stops when the caller stops waiting.
+	timeout := forwardedTimeout(c.MessageHeader())
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), profile.DefaultRequestTimeout)
+		ctx, cancel := clockwork.WithTimeout(context.Background(), ra.clock, timeout)
 		defer cancel()
 		res, err := run(ctx)
 		if err != nil {

@@ -216,7 +216,7 @@ func (w *writer) verifyDurable(t *testing.T, c hearthv1connect.ProfileServiceCli
 	t.Logf("%d acknowledged increments; %d memory-lane increments lost with the crashed node, no durable one", w.total(), lost)
 }
 
-func consulClient(t *testing.T) *api.Client {
+func consulClient(t testing.TB) *api.Client {
 	c, err := api.NewClient(&api.Config{Address: consul.HTTPAddr()})
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,11 @@ type ConsulConfig struct {
 	Address string `koanf:"address"`
 	// Service is the Consul service name the cluster's nodes register as.
 	Service string `koanf:"service"`
+	// CheckTTL is the TTL of each node's Consul health check (the node
+	// heartbeats every third of it): a node that stops answering, crashed
+	// or paused, leaves the other nodes' member lists about this long after
+	// its last heartbeat, and requests in flight to it fail then.
+	CheckTTL time.Duration `koanf:"check_ttl"`
 }
 
 type ClusterConfig struct {
@@ -84,6 +89,12 @@ type LeaseConfig struct {
 	TTL time.Duration `koanf:"ttl"`
 	// Renew is how often the lease is renewed (well under TTL).
 	Renew time.Duration `koanf:"renew"`
+	// SafetyMargin: the node acknowledges nothing once less than this is
+	// left of its lease by its own monotonic clock (counted from before the
+	// last successful renewal was sent). It covers the time between the
+	// check and the reply leaving the process and any drift between the
+	// node's clock and the database's.
+	SafetyMargin time.Duration `koanf:"safety_margin"`
 }
 
 type DrainConfig struct {
@@ -113,7 +124,7 @@ func Default() Config {
 	return Config{
 		DataDir:  "./data",
 		Database: DatabaseConfig{MaxConns: 16},
-		Consul:   ConsulConfig{Service: "hearth"},
+		Consul:   ConsulConfig{Service: "hearth", CheckTTL: time.Second},
 		Cluster:  ClusterConfig{Host: "127.0.0.1"},
 		Gateway: GatewayConfig{
 			Listen:            "127.0.0.1:8080",
@@ -121,7 +132,7 @@ func Default() Config {
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
-		Lease: LeaseConfig{TTL: 15 * time.Second, Renew: 5 * time.Second},
+		Lease: LeaseConfig{TTL: 5 * time.Second, Renew: time.Second, SafetyMargin: time.Second},
 		Drain: DrainConfig{Timeout: 60 * time.Second},
 		Profiles: ProfilesConfig{
 			AutosaveInterval:       30 * time.Second,
@@ -147,6 +158,7 @@ func help() map[string]string {
 		"database.max_conns":                "database connection pool size",
 		"consul.address":                    "Consul agent HTTP address (host:port); empty runs a single node",
 		"consul.service":                    "Consul service name shared by the cluster's nodes",
+		"consul.check_ttl":                  "TTL of the node's Consul health check (heartbeat every third): a silent node leaves the member lists after it",
 		"cluster.host":                      "host the node's actor remote listens on",
 		"cluster.port":                      "port the node's actor remote listens on (0: any free port)",
 		"cluster.advertised_host":           "host other nodes dial to reach this one (empty: cluster.host)",
@@ -158,6 +170,7 @@ func help() map[string]string {
 		"gateway.idle_timeout":              "how long an idle keep-alive connection stays open",
 		"lease.ttl":                         "node lease TTL in the store: a crashed node's profiles move after it",
 		"lease.renew":                       "how often the node renews its lease (well under lease.ttl)",
+		"lease.safety_margin":               "the node acknowledges nothing once less than this is left of its lease by its own clock",
 		"drain.timeout":                     "how long a drain on SIGTERM may take",
 		"profiles.autosave_interval":        "how often a dirty profile is saved (jittered by 10%)",
 		"profiles.idle_timeout":             "a profile without requests for this long is passivated",
@@ -189,6 +202,11 @@ func (c Config) Validate() error {
 		return bad("a cluster (consul.address) needs a shared database (database.url)")
 	case c.Lease.TTL <= 0 || c.Lease.Renew <= 0 || c.Lease.Renew*2 > c.Lease.TTL:
 		return bad("lease.renew (%s) must be positive and at most half of lease.ttl (%s)", c.Lease.Renew, c.Lease.TTL)
+	case c.Lease.SafetyMargin < 0 || c.Lease.SafetyMargin+c.Lease.Renew >= c.Lease.TTL:
+		return bad("lease.safety_margin (%s) must be at least 0 and less than lease.ttl (%s) minus lease.renew (%s), or the node stops acknowledging between two renewals",
+			c.Lease.SafetyMargin, c.Lease.TTL, c.Lease.Renew)
+	case c.Consul.CheckTTL < time.Second || c.Consul.CheckTTL >= c.Lease.TTL:
+		return bad("consul.check_ttl (%s) must be at least 1s and less than lease.ttl (%s)", c.Consul.CheckTTL, c.Lease.TTL)
 	case c.Log.Format != "text" && c.Log.Format != "json":
 		return bad("log.format must be text or json, not %q", c.Log.Format)
 	case c.Drain.Timeout <= 0:

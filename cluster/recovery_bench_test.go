@@ -1,0 +1,353 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/hearth-profiles/hearth/messages/hearthv1"
+	"github.com/hearth-profiles/hearth/messages/hearthv1/hearthv1connect"
+)
+
+// BenchmarkRecovery measures, with real node processes on the default
+// lease settings (lease.ttl 5 s, lease.renew 1 s, consul.check_ttl 1 s),
+// how long the profiles a fault touches go unanswered, and what the other
+// profiles' throughput does meanwhile. Each run starts three fresh nodes,
+// keeps one write in flight per profile (so a stuck profile holds up no
+// other), injects the fault, and waits until every affected profile has
+// answered again.
+//
+//	go test -run '^$' -bench Recovery -benchtime 3x -timeout 40m ./cluster/
+//
+// Metrics per fault, over the runs (testing runs one more first, with
+// b.N = 1): the longest time an affected profile went without an answer
+// from the fault on (median and max over runs, ms), and the unaffected
+// profiles' throughput after the fault relative to before (the mean over
+// the recovery, and the worst 250 ms).
+func BenchmarkRecovery(b *testing.B) {
+	for _, fault := range []string{"sigterm", "kill9", "sigstop", "consul-restart", "consul-restart+sigterm", "node-added"} {
+		b.Run(fault, func(b *testing.B) {
+			var rec, mean, worst, worstBefore, inFlight, rereg []float64
+			for i := range b.N {
+				r := recoveryRun(b, fault)
+				b.Logf("run %d: %s: %d affected profiles, all answering again after %v (per profile median %v); writes in flight at the fault ended within %v; unaffected throughput %.2f of before (worst 250 ms %.2f; before the fault %.2f); consul lists every node again after %v",
+					i, fault, r.affected, r.recovered.Round(time.Millisecond), r.medianProfile.Round(time.Millisecond), r.inFlight.Round(time.Millisecond),
+					r.meanRatio, r.worstRatio, r.worstBefore, r.reregistered.Round(time.Millisecond))
+				rec = append(rec, float64(r.recovered.Milliseconds()))
+				mean, worst = append(mean, r.meanRatio), append(worst, r.worstRatio)
+				worstBefore = append(worstBefore, r.worstBefore)
+				inFlight = append(inFlight, float64(r.inFlight.Milliseconds()))
+				rereg = append(rereg, float64(r.reregistered.Milliseconds()))
+			}
+			b.ReportMetric(median(rec), "recovery-ms-median")
+			b.ReportMetric(slices.Max(rec), "recovery-ms-max")
+			b.ReportMetric(median(mean), "unaffected-tput-ratio")
+			b.ReportMetric(median(worst), "unaffected-tput-worst250ms")
+			b.ReportMetric(median(worstBefore), "before-tput-worst250ms")
+			b.ReportMetric(median(inFlight), "inflight-end-ms")
+			if fault == "consul-restart" {
+				b.ReportMetric(median(rereg), "reregistered-ms")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+type recovery struct {
+	affected      int
+	recovered     time.Duration // until every affected profile answered again
+	medianProfile time.Duration
+	inFlight      time.Duration // the longest a write in flight at the fault took to end (the client gives up at 2 s)
+	reregistered  time.Duration // Consul restarts: until every node is listed again
+	meanRatio     float64
+	worstRatio    float64
+	worstBefore   float64 // the same worst window in the 3 s before the fault (the machine's noise)
+}
+
+// defaultLease undoes the test cluster's shorter lease: the measurement is
+// of the settings a deployment gets.
+var defaultLease = []string{"HEARTH_LEASE__TTL=5s", "HEARTH_LEASE__RENEW=1s", "HEARTH_LEASE__SAFETY_MARGIN=1s", "HEARTH_CONSUL__CHECK_TTL=1s"}
+
+func recoveryRun(b *testing.B, fault string) recovery {
+	b.StopTimer()
+	c := newTestCluster(b)
+	defer c.stop()
+	nodes := []*proc{c.start("node-a", defaultLease...), c.start("node-b", defaultLease...), c.start("node-c", defaultLease...)}
+	c.waitMembers(3)
+	members := []Member{{ID: "node-a~0", NodeID: "node-a"}, {ID: "node-b~0", NodeID: "node-b"}, {ID: "node-c~0", NodeID: "node-c"}}
+	const profiles = 60
+	victim := nodes[2]
+	// One connection per profile and gateway, kept open (the default
+	// transport keeps two per host and redials the rest every request).
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * profiles}}
+	defer hc.CloseIdleConnections()
+	var gateways []hearthv1connect.ProfileServiceClient
+	for _, n := range nodes[:2] {
+		gateways = append(gateways, hearthv1connect.NewProfileServiceClient(hc, "http://"+n.gateway))
+	}
+	load := startLoad(gateways, profiles)
+	defer load.finish()
+	if !load.waitAll(time.Now(), 30*time.Second) {
+		b.Fatal("profiles not answering before the fault")
+	}
+	time.Sleep(3 * time.Second) // a steady rate to compare with
+
+	ownedBy := func(ms []Member, node string) []int {
+		var out []int
+		for i := range profiles {
+			k, _ := profileKeyOf(profileRef(i))
+			if owner(ms, k).NodeID == node {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	var affected []int
+	reregistered := make(chan time.Duration, 1)
+	t0 := time.Now()
+	switch fault {
+	case "sigterm", "kill9", "sigstop":
+		affected = ownedBy(members, "node-c")
+		sig := map[string]syscall.Signal{"sigterm": syscall.SIGTERM, "kill9": syscall.SIGKILL, "sigstop": syscall.SIGSTOP}[fault]
+		t0 = time.Now()
+		if err := victim.cmd.Process.Signal(sig); err != nil {
+			b.Fatal(err)
+		}
+		if fault == "sigstop" {
+			defer func() { _ = victim.cmd.Process.Signal(syscall.SIGCONT) }()
+		}
+	case "consul-restart", "consul-restart+sigterm":
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		t0 = time.Now()
+		if err := consul.Restart(ctx); err != nil {
+			b.Fatal(err)
+		}
+		restarted := t0
+		go func() {
+			cl := consulClient(b)
+			for ctx.Err() == nil {
+				if entries, _, err := cl.Health().Service(c.service, "", true, nil); err == nil && len(entries) == 3 {
+					reregistered <- time.Since(restarted)
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		for i := range profiles {
+			affected = append(affected, i)
+		}
+		if fault == "consul-restart+sigterm" {
+			// The case: a node stops while the others' member lists
+			// may still be stale from the restart.
+			affected = ownedBy(members, "node-c")
+			t0 = time.Now()
+			if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				b.Fatal(err)
+			}
+		}
+	case "node-added":
+		t0 = time.Now()
+		c.start("node-d", defaultLease...)
+		affected = ownedBy(append(members, Member{ID: "node-d~0", NodeID: "node-d"}), "node-d")
+	default:
+		b.Fatalf("unknown fault %s", fault)
+	}
+	if !load.waitAffected(affected, t0, 60*time.Second) {
+		b.Fatalf("%s: affected profiles not answering 60s after the fault", fault)
+	}
+	time.Sleep(2 * time.Second) // the tail, and answers for the gap after a handoff
+	end := time.Now()
+	load.finish()
+
+	r := recovery{affected: len(affected)}
+	var perProfile []float64
+	for _, p := range affected {
+		g := load.longestGap(p, t0, end)
+		perProfile = append(perProfile, float64(g))
+		r.recovered = max(r.recovered, g)
+		r.inFlight = max(r.inFlight, load.inFlightAt(p, t0))
+	}
+	r.medianProfile = time.Duration(median(perProfile))
+	select {
+	case r.reregistered = <-reregistered:
+	default:
+	}
+	var unaffected []int
+	for i := range profiles {
+		if !slices.Contains(affected, i) {
+			unaffected = append(unaffected, i)
+		}
+	}
+	if len(unaffected) > 0 {
+		before := load.rate(unaffected, t0.Add(-3*time.Second), t0)
+		until := t0.Add(max(r.recovered, time.Second))
+		r.meanRatio = load.rate(unaffected, t0, until) / before
+		r.worstRatio = load.worstWindow(unaffected, t0, until) / before
+		r.worstBefore = load.worstWindow(unaffected, t0.Add(-3*time.Second), t0) / before
+	}
+	return r
+}
+
+// load keeps one memory-lane write in flight per profile through the given
+// gateways (a failed write is retried on the next gateway), and records
+// when each profile's writes were answered.
+type load struct {
+	gateways []hearthv1connect.ProfileServiceClient
+	stop     chan struct{}
+	done     sync.WaitGroup
+	once     sync.Once
+	mu       sync.Mutex
+	answered [][]answer
+	failed   [][]answer // writes that got an error or no answer in time
+}
+
+// answer is one acknowledged write: when it was sent and answered.
+type answer struct{ sent, done time.Time }
+
+func startLoad(gateways []hearthv1connect.ProfileServiceClient, profiles int) *load {
+	l := &load{gateways: gateways, stop: make(chan struct{}), answered: make([][]answer, profiles), failed: make([][]answer, profiles)}
+	for p := range profiles {
+		l.done.Add(1)
+		go l.run(p)
+	}
+	return l
+}
+
+func (l *load) run(p int) {
+	defer l.done.Done()
+	for n, attempt := 0, 0; ; n++ {
+		req := &hearthv1.UpdateRequest{Profile: profileRef(p), IdempotencyKey: fmt.Sprint("load-", p, "-", n),
+			Operations: []*hearthv1.Operation{{Kind: hearthv1.OperationKind_OPERATION_KIND_INCREMENT, Path: "/n", Value: "1"}}}
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			sent := time.Now()
+			res, err := l.gateways[(p+attempt)%len(l.gateways)].Update(ctx, connect.NewRequest(req))
+			cancel()
+			if err == nil && res.Msg.GetError() == nil {
+				l.mu.Lock()
+				l.answered[p] = append(l.answered[p], answer{sent, time.Now()})
+				l.mu.Unlock()
+				break
+			}
+			l.mu.Lock()
+			l.failed[p] = append(l.failed[p], answer{sent, time.Now()})
+			l.mu.Unlock()
+			attempt++
+			time.Sleep(20 * time.Millisecond) // the client's retry delay
+		}
+	}
+}
+
+func (l *load) finish() {
+	l.once.Do(func() { close(l.stop) })
+	l.done.Wait()
+}
+
+// waitAll waits until every profile answered a write sent after since.
+func (l *load) waitAll(since time.Time, within time.Duration) bool {
+	all := make([]int, len(l.answered))
+	for i := range all {
+		all[i] = i
+	}
+	return l.waitAffected(all, since, within)
+}
+
+func (l *load) waitAffected(ps []int, since time.Time, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		ok := true
+		for _, p := range ps {
+			// A write sent before the fault and answered after it proves
+			// nothing about the profile's new owner.
+			if a := l.answered[p]; len(a) == 0 || a[len(a)-1].sent.Before(since) {
+				ok = false
+				break
+			}
+		}
+		l.mu.Unlock()
+		if ok {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// inFlightAt is how long after t the write to p in flight at t took to
+// end (answered or failed); 0 if none was.
+func (l *load) inFlightAt(p int, t time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, as := range [][]answer{l.answered[p], l.failed[p]} {
+		for _, a := range as {
+			if a.sent.Before(t) && a.done.After(t) {
+				return a.done.Sub(t)
+			}
+		}
+	}
+	return 0
+}
+
+// longestGap is the longest time profile p went without an answer between
+// from and to, counting from as an answer.
+func (l *load) longestGap(p int, from, to time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	last, gap := from, time.Duration(0)
+	for _, a := range l.answered[p] {
+		if t := a.done; !t.Before(from) && !t.After(to) {
+			gap = max(gap, t.Sub(last))
+			last = t
+		}
+	}
+	return max(gap, to.Sub(last))
+}
+
+// worstWindow is the lowest rate of answers to ps in a 250 ms window of
+// [from, to).
+func (l *load) worstWindow(ps []int, from, to time.Time) float64 {
+	worst := math.Inf(1)
+	for w := from; w.Add(250*time.Millisecond).Compare(to) <= 0; w = w.Add(250 * time.Millisecond) {
+		worst = min(worst, l.rate(ps, w, w.Add(250*time.Millisecond)))
+	}
+	return worst
+}
+
+// rate is the answers per second to the profiles ps in [from, to).
+func (l *load) rate(ps []int, from, to time.Time) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, p := range ps {
+		for _, a := range l.answered[p] {
+			if !a.done.Before(from) && a.done.Before(to) {
+				n++
+			}
+		}
+	}
+	return float64(n) / to.Sub(from).Seconds()
+}
