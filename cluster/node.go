@@ -398,10 +398,10 @@ func (n *Node) join(ctx context.Context) (err error) {
 	rc.MaxRetryCount = remoteConnectAttempts
 	n.remote = remote.NewRemote(n.system, rc)
 	n.remote.Start()
-	if _, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(n.host, n.clock) }), routerName); err != nil {
+	n.router = NewRouter(RouterConfig{Host: n.host, System: n.system, Clock: n.clock, Logger: n.log, LeaseValid: n.lease.Valid})
+	if _, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(n.host, n.clock, n.router.owner) }), routerName); err != nil {
 		return err
 	}
-	n.router = NewRouter(RouterConfig{Host: n.host, System: n.system, Clock: n.clock, Logger: n.log, LeaseValid: n.lease.Valid})
 	n.members, err = StartMembership(ctx, MembershipConfig{
 		ConsulAddress: c.Consul.Address,
 		Service:       c.Consul.Service,

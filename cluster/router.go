@@ -196,6 +196,11 @@ func (r *Router) Request(ctx context.Context, msg proto.Message) (proto.Message,
 			return nil, err
 		}
 		res, err := r.forward(ctx, owner, msg)
+		if _, moved := res.(*hearthv1.Moved); moved && err == nil {
+			// The owner's view is newer than ours and names another node:
+			// route again once ours catches up (it was not applied).
+			err = errSuspect
+		}
 		switch {
 		case err == nil:
 			if err := r.leaseGate(); err != nil {

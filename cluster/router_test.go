@@ -314,7 +314,7 @@ func TestRouterActorStopsAtTheCallersDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(host, clockwork.NewRealClock()) }))
+	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(host, clockwork.NewRealClock(), nil) }))
 	rep := newReply(system)
 	defer rep.close()
 	// An update (a read of a profile never written would answer NOT_FOUND
@@ -329,5 +329,45 @@ func TestRouterActorStopsAtTheCallersDeadline(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the owner kept working on a request its caller gave up on")
+	}
+}
+
+// TestRouterActorAnswersMovedForAProfileItDoesNotOwn: a request relayed by
+// a node with an older view is not served (an activation here would only
+// wait for the real owner's lease); the answer tells the sender to route
+// again, and nothing is started.
+func TestRouterActorAnswersMovedForAProfileItDoesNotOwn(t *testing.T) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.DiscardHandler)
+	}))
+	defer system.Shutdown()
+	store := localstore.OpenMemory(localstore.Options{})
+	if _, err := store.RegisterNode(context.Background(), persistence.NodeInfo{ID: "me"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	commit := groupcommit.New(store, store.Limits(), "me", groupcommit.Options{})
+	defer commit.Close()
+	host, err := profile.NewHost(system, profile.Config{NodeID: "me", Store: store, Committer: commit, AllowUnknownNamespaces: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := func(persistence.ProfileKey) (Member, bool) {
+		return Member{ID: "other~0", NodeID: "other", Address: "10.0.0.9:7000"}, false
+	}
+	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(host, clockwork.NewRealClock(), elsewhere) }))
+	rep := newReply(system)
+	defer rep.close()
+	update := &hearthv1.UpdateRequest{Profile: profileRef(1), Operations: []*hearthv1.Operation{{Kind: hearthv1.OperationKind_OPERATION_KIND_SET, Path: "/a", Value: "1"}}}
+	system.Root.Send(pid, &actor.MessageEnvelope{Message: update, Sender: rep.pid})
+	select {
+	case m := <-rep.ch:
+		if mv, ok := m.(*hearthv1.Moved); !ok || mv.GetOwnerNode() != "other" {
+			t.Fatalf("answer %v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer")
+	}
+	if host.Loaded() != 0 {
+		t.Fatal("a profile this node does not own was activated")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hearth-profiles/hearth/actors/profile"
 	"github.com/hearth-profiles/hearth/messages"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
+	"github.com/hearth-profiles/hearth/persistence"
 )
 
 // routerActor receives the requests other nodes route here and serves them
@@ -19,13 +20,16 @@ import (
 // time its caller had left (the timeoutKey header), not a fixed timeout,
 // so the owner stops working on it when the caller stops waiting.
 type routerActor struct {
-	host    *profile.Host
-	clock   clockwork.Clock
+	host  *profile.Host
+	clock clockwork.Clock
+	// owner is the node's view of who owns a profile (nil: always this
+	// node).
+	owner   func(persistence.ProfileKey) (Member, bool)
 	watches map[string]context.CancelFunc
 }
 
-func newRouterActor(host *profile.Host, clock clockwork.Clock) actor.Actor {
-	return &routerActor{host: host, clock: clock, watches: make(map[string]context.CancelFunc)}
+func newRouterActor(host *profile.Host, clock clockwork.Clock, owner func(persistence.ProfileKey) (Member, bool)) actor.Actor {
+	return &routerActor{host: host, clock: clock, owner: owner, watches: make(map[string]context.CancelFunc)}
 }
 
 func (ra *routerActor) Receive(c actor.Context) {
@@ -56,8 +60,33 @@ func (ra *routerActor) Receive(c actor.Context) {
 			delete(ra.watches, m.Who.String())
 		}
 	case proto.Message:
+		if moved := ra.movedAway(m); moved != nil {
+			// The sender's view is older than ours: starting an activation
+			// here would only wait for the owner's lease. It routes again.
+			if c.Sender() != nil {
+				c.Respond(moved)
+			}
+			return
+		}
 		ra.serve(c, m, func(ctx context.Context) (proto.Message, error) { return ra.host.Request(ctx, m) })
 	}
+}
+
+// movedAway answers Moved for a profile request this node does not own by
+// its own view, and nil otherwise.
+func (ra *routerActor) movedAway(m proto.Message) *hearthv1.Moved {
+	if ra.owner == nil {
+		return nil
+	}
+	key, err := profile.KeyOf(m)
+	if err != nil {
+		return nil // answered by the Host with its typed error
+	}
+	owner, local := ra.owner(key)
+	if local || owner.Address == "" {
+		return nil
+	}
+	return &hearthv1.Moved{Profile: &hearthv1.ProfileRef{Namespace: key.Namespace, Id: key.ID}, OwnerNode: owner.NodeID}
 }
 
 // serve runs a request on its own goroutine and answers the sender, a

@@ -3626,6 +3626,62 @@ func (x *ProfileReleased) GetProfile() *ProfileRef {
 	return nil
 }
 
+// Moved answers a request relayed to a node that does not own the profile
+// by its own view of the members (the sender's view was older): the
+// sender routes it again. Between nodes only; clients never see it.
+type Moved struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile *ProfileRef            `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// The node that owns the profile by the answering node's view.
+	OwnerNode     string `protobuf:"bytes,2,opt,name=owner_node,json=ownerNode,proto3" json:"owner_node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Moved) Reset() {
+	*x = Moved{}
+	mi := &file_hearth_v1_profile_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Moved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Moved) ProtoMessage() {}
+
+func (x *Moved) ProtoReflect() protoreflect.Message {
+	mi := &file_hearth_v1_profile_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Moved.ProtoReflect.Descriptor instead.
+func (*Moved) Descriptor() ([]byte, []int) {
+	return file_hearth_v1_profile_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *Moved) GetProfile() *ProfileRef {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *Moved) GetOwnerNode() string {
+	if x != nil {
+		return x.OwnerNode
+	}
+	return ""
+}
+
 var File_hearth_v1_profile_proto protoreflect.FileDescriptor
 
 const file_hearth_v1_profile_proto_rawDesc = "" +
@@ -3864,7 +3920,11 @@ const file_hearth_v1_profile_proto_rawDesc = "" +
 	"\x05error\x18\x01 \x01(\v2\x10.hearth.v1.ErrorR\x05error\x12\x1b\n" +
 	"\tsaved_seq\x18\x02 \x01(\x03R\bsavedSeq\"B\n" +
 	"\x0fProfileReleased\x12/\n" +
-	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile*\xe9\x03\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\"W\n" +
+	"\x05Moved\x12/\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.hearth.v1.ProfileRefR\aprofile\x12\x1d\n" +
+	"\n" +
+	"owner_node\x18\x02 \x01(\tR\townerNode*\xe9\x03\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x01\x12\x1f\n" +
@@ -3946,7 +4006,7 @@ func file_hearth_v1_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_hearth_v1_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hearth_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_hearth_v1_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_hearth_v1_profile_proto_goTypes = []any{
 	(ErrorCode)(0),                // 0: hearth.v1.ErrorCode
 	(AcquireMode)(0),              // 1: hearth.v1.AcquireMode
@@ -3998,7 +4058,8 @@ var file_hearth_v1_profile_proto_goTypes = []any{
 	(*PassivateRequest)(nil),      // 47: hearth.v1.PassivateRequest
 	(*PassivateResponse)(nil),     // 48: hearth.v1.PassivateResponse
 	(*ProfileReleased)(nil),       // 49: hearth.v1.ProfileReleased
-	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
+	(*Moved)(nil),                 // 50: hearth.v1.Moved
+	(*timestamppb.Timestamp)(nil), // 51: google.protobuf.Timestamp
 }
 var file_hearth_v1_profile_proto_depIdxs = []int32{
 	0,  // 0: hearth.v1.Error.code:type_name -> hearth.v1.ErrorCode
@@ -4020,7 +4081,7 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	15, // 16: hearth.v1.PurchaseRequest.grant:type_name -> hearth.v1.Operation
 	6,  // 17: hearth.v1.PurchaseResponse.error:type_name -> hearth.v1.Error
 	20, // 18: hearth.v1.PurchaseResponse.purchase:type_name -> hearth.v1.Purchase
-	50, // 19: hearth.v1.Purchase.granted_at:type_name -> google.protobuf.Timestamp
+	51, // 19: hearth.v1.Purchase.granted_at:type_name -> google.protobuf.Timestamp
 	5,  // 20: hearth.v1.ListPurchasesRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 21: hearth.v1.ListPurchasesResponse.error:type_name -> hearth.v1.Error
 	20, // 22: hearth.v1.ListPurchasesResponse.purchases:type_name -> hearth.v1.Purchase
@@ -4030,11 +4091,11 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	6,  // 26: hearth.v1.DeleteResponse.error:type_name -> hearth.v1.Error
 	5,  // 27: hearth.v1.StatusRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 28: hearth.v1.StatusResponse.error:type_name -> hearth.v1.Error
-	50, // 29: hearth.v1.StatusResponse.last_save:type_name -> google.protobuf.Timestamp
+	51, // 29: hearth.v1.StatusResponse.last_save:type_name -> google.protobuf.Timestamp
 	5,  // 30: hearth.v1.ListVersionsRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 31: hearth.v1.ListVersionsResponse.error:type_name -> hearth.v1.Error
 	31, // 32: hearth.v1.ListVersionsResponse.versions:type_name -> hearth.v1.VersionInfo
-	50, // 33: hearth.v1.VersionInfo.saved_at:type_name -> google.protobuf.Timestamp
+	51, // 33: hearth.v1.VersionInfo.saved_at:type_name -> google.protobuf.Timestamp
 	5,  // 34: hearth.v1.GetVersionRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 35: hearth.v1.GetVersionResponse.error:type_name -> hearth.v1.Error
 	31, // 36: hearth.v1.GetVersionResponse.info:type_name -> hearth.v1.VersionInfo
@@ -4074,43 +4135,44 @@ var file_hearth_v1_profile_proto_depIdxs = []int32{
 	5,  // 70: hearth.v1.PassivateRequest.profile:type_name -> hearth.v1.ProfileRef
 	6,  // 71: hearth.v1.PassivateResponse.error:type_name -> hearth.v1.Error
 	5,  // 72: hearth.v1.ProfileReleased.profile:type_name -> hearth.v1.ProfileRef
-	7,  // 73: hearth.v1.ProfileService.Acquire:input_type -> hearth.v1.AcquireRequest
-	9,  // 74: hearth.v1.ProfileService.Heartbeat:input_type -> hearth.v1.HeartbeatRequest
-	11, // 75: hearth.v1.ProfileService.Release:input_type -> hearth.v1.ReleaseRequest
-	13, // 76: hearth.v1.ProfileService.Get:input_type -> hearth.v1.GetRequest
-	16, // 77: hearth.v1.ProfileService.Update:input_type -> hearth.v1.UpdateRequest
-	18, // 78: hearth.v1.ProfileService.Purchase:input_type -> hearth.v1.PurchaseRequest
-	21, // 79: hearth.v1.ProfileService.ListPurchases:input_type -> hearth.v1.ListPurchasesRequest
-	23, // 80: hearth.v1.ProfileService.Save:input_type -> hearth.v1.SaveRequest
-	25, // 81: hearth.v1.ProfileService.Delete:input_type -> hearth.v1.DeleteRequest
-	27, // 82: hearth.v1.ProfileService.Status:input_type -> hearth.v1.StatusRequest
-	29, // 83: hearth.v1.ProfileService.ListVersions:input_type -> hearth.v1.ListVersionsRequest
-	32, // 84: hearth.v1.ProfileService.GetVersion:input_type -> hearth.v1.GetVersionRequest
-	34, // 85: hearth.v1.ProfileService.Restore:input_type -> hearth.v1.RestoreRequest
-	36, // 86: hearth.v1.ProfileService.Watch:input_type -> hearth.v1.WatchRequest
-	40, // 87: hearth.v1.ProfileService.Batch:input_type -> hearth.v1.BatchRequest
-	43, // 88: hearth.v1.ProfileService.PollEvents:input_type -> hearth.v1.PollEventsRequest
-	8,  // 89: hearth.v1.ProfileService.Acquire:output_type -> hearth.v1.AcquireResponse
-	10, // 90: hearth.v1.ProfileService.Heartbeat:output_type -> hearth.v1.HeartbeatResponse
-	12, // 91: hearth.v1.ProfileService.Release:output_type -> hearth.v1.ReleaseResponse
-	14, // 92: hearth.v1.ProfileService.Get:output_type -> hearth.v1.GetResponse
-	17, // 93: hearth.v1.ProfileService.Update:output_type -> hearth.v1.UpdateResponse
-	19, // 94: hearth.v1.ProfileService.Purchase:output_type -> hearth.v1.PurchaseResponse
-	22, // 95: hearth.v1.ProfileService.ListPurchases:output_type -> hearth.v1.ListPurchasesResponse
-	24, // 96: hearth.v1.ProfileService.Save:output_type -> hearth.v1.SaveResponse
-	26, // 97: hearth.v1.ProfileService.Delete:output_type -> hearth.v1.DeleteResponse
-	28, // 98: hearth.v1.ProfileService.Status:output_type -> hearth.v1.StatusResponse
-	30, // 99: hearth.v1.ProfileService.ListVersions:output_type -> hearth.v1.ListVersionsResponse
-	33, // 100: hearth.v1.ProfileService.GetVersion:output_type -> hearth.v1.GetVersionResponse
-	35, // 101: hearth.v1.ProfileService.Restore:output_type -> hearth.v1.RestoreResponse
-	37, // 102: hearth.v1.ProfileService.Watch:output_type -> hearth.v1.WatchEvent
-	41, // 103: hearth.v1.ProfileService.Batch:output_type -> hearth.v1.BatchResponse
-	45, // 104: hearth.v1.ProfileService.PollEvents:output_type -> hearth.v1.PollEventsResponse
-	89, // [89:105] is the sub-list for method output_type
-	73, // [73:89] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	5,  // 73: hearth.v1.Moved.profile:type_name -> hearth.v1.ProfileRef
+	7,  // 74: hearth.v1.ProfileService.Acquire:input_type -> hearth.v1.AcquireRequest
+	9,  // 75: hearth.v1.ProfileService.Heartbeat:input_type -> hearth.v1.HeartbeatRequest
+	11, // 76: hearth.v1.ProfileService.Release:input_type -> hearth.v1.ReleaseRequest
+	13, // 77: hearth.v1.ProfileService.Get:input_type -> hearth.v1.GetRequest
+	16, // 78: hearth.v1.ProfileService.Update:input_type -> hearth.v1.UpdateRequest
+	18, // 79: hearth.v1.ProfileService.Purchase:input_type -> hearth.v1.PurchaseRequest
+	21, // 80: hearth.v1.ProfileService.ListPurchases:input_type -> hearth.v1.ListPurchasesRequest
+	23, // 81: hearth.v1.ProfileService.Save:input_type -> hearth.v1.SaveRequest
+	25, // 82: hearth.v1.ProfileService.Delete:input_type -> hearth.v1.DeleteRequest
+	27, // 83: hearth.v1.ProfileService.Status:input_type -> hearth.v1.StatusRequest
+	29, // 84: hearth.v1.ProfileService.ListVersions:input_type -> hearth.v1.ListVersionsRequest
+	32, // 85: hearth.v1.ProfileService.GetVersion:input_type -> hearth.v1.GetVersionRequest
+	34, // 86: hearth.v1.ProfileService.Restore:input_type -> hearth.v1.RestoreRequest
+	36, // 87: hearth.v1.ProfileService.Watch:input_type -> hearth.v1.WatchRequest
+	40, // 88: hearth.v1.ProfileService.Batch:input_type -> hearth.v1.BatchRequest
+	43, // 89: hearth.v1.ProfileService.PollEvents:input_type -> hearth.v1.PollEventsRequest
+	8,  // 90: hearth.v1.ProfileService.Acquire:output_type -> hearth.v1.AcquireResponse
+	10, // 91: hearth.v1.ProfileService.Heartbeat:output_type -> hearth.v1.HeartbeatResponse
+	12, // 92: hearth.v1.ProfileService.Release:output_type -> hearth.v1.ReleaseResponse
+	14, // 93: hearth.v1.ProfileService.Get:output_type -> hearth.v1.GetResponse
+	17, // 94: hearth.v1.ProfileService.Update:output_type -> hearth.v1.UpdateResponse
+	19, // 95: hearth.v1.ProfileService.Purchase:output_type -> hearth.v1.PurchaseResponse
+	22, // 96: hearth.v1.ProfileService.ListPurchases:output_type -> hearth.v1.ListPurchasesResponse
+	24, // 97: hearth.v1.ProfileService.Save:output_type -> hearth.v1.SaveResponse
+	26, // 98: hearth.v1.ProfileService.Delete:output_type -> hearth.v1.DeleteResponse
+	28, // 99: hearth.v1.ProfileService.Status:output_type -> hearth.v1.StatusResponse
+	30, // 100: hearth.v1.ProfileService.ListVersions:output_type -> hearth.v1.ListVersionsResponse
+	33, // 101: hearth.v1.ProfileService.GetVersion:output_type -> hearth.v1.GetVersionResponse
+	35, // 102: hearth.v1.ProfileService.Restore:output_type -> hearth.v1.RestoreResponse
+	37, // 103: hearth.v1.ProfileService.Watch:output_type -> hearth.v1.WatchEvent
+	41, // 104: hearth.v1.ProfileService.Batch:output_type -> hearth.v1.BatchResponse
+	45, // 105: hearth.v1.ProfileService.PollEvents:output_type -> hearth.v1.PollEventsResponse
+	90, // [90:106] is the sub-list for method output_type
+	74, // [74:90] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_hearth_v1_profile_proto_init() }
@@ -4146,7 +4208,7 @@ func file_hearth_v1_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hearth_v1_profile_proto_rawDesc), len(file_hearth_v1_profile_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
