@@ -32,8 +32,6 @@ import (
 	"github.com/hearth-profiles/hearth/cluster/gateway"
 	"github.com/hearth-profiles/hearth/config"
 	"github.com/hearth-profiles/hearth/persistence"
-	"github.com/hearth-profiles/hearth/persistence/localstore"
-	"github.com/hearth-profiles/hearth/persistence/sqlstore"
 )
 
 // Node is one running Hearth node.
@@ -73,9 +71,14 @@ func WithClock(clock clockwork.Clock) Option {
 	return func(n *Node) { n.clock = clock }
 }
 
-// Start opens the store, registers the node's lease, and serves the
-// gateway. The caller runs Run (or Drain and Close).
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
+// StoreOpener opens the store a configuration names (nodestore.Open). It
+// is passed in so that this package links no database driver: game servers
+// import it for the cluster client.
+type StoreOpener func(ctx context.Context, cfg config.Config) (persistence.Store, error)
+
+// Start opens the store with open, registers the node's lease, and serves
+// the gateway. The caller runs Run (or Drain and Close).
+func Start(ctx context.Context, cfg config.Config, open StoreOpener, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -96,7 +99,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 		return nil, fmt.Errorf("gateway listen: %w", err)
 	}
 	n.ln = ln
-	store, err := openStore(ctx, cfg)
+	store, err := open(ctx, cfg)
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
@@ -332,20 +335,6 @@ func (n *Node) closeAll() error {
 	}
 	_ = n.ln.Close()
 	return errors.Join(err, n.store.Close())
-}
-
-func openStore(ctx context.Context, cfg config.Config) (persistence.Store, error) {
-	if cfg.Database.URL != "" {
-		dbURL, err := withIdleTxTimeout(cfg.Database.URL, cfg.Lease.SafetyMargin)
-		if err != nil {
-			return nil, err
-		}
-		return sqlstore.Open(ctx, dbURL, sqlstore.Options{MaxConns: int32(cfg.Database.MaxConns)})
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	return localstore.Open(filepath.Join(cfg.DataDir, "hearth.db"), localstore.Options{})
 }
 
 func storeName(cfg config.Config) string {

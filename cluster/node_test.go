@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/hearth-profiles/hearth/cluster/nodestore"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,7 +30,7 @@ func embeddedConfig(t *testing.T, dir string) config.Config {
 
 func startNode(t *testing.T, cfg config.Config) *Node {
 	t.Helper()
-	n, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	n, err := Start(context.Background(), cfg, nodestore.Open, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestWatchStream(t *testing.T) {
 func TestStartRefusesOpenGatewayWithoutToken(t *testing.T) {
 	cfg := embeddedConfig(t, t.TempDir())
 	cfg.Gateway.Listen = "0.0.0.0:0"
-	if _, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler)); !errors.Is(err, config.ErrInvalid) {
+	if _, err := Start(context.Background(), cfg, nodestore.Open, slog.New(slog.DiscardHandler)); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("got %v", err)
 	}
 }

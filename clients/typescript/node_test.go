@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hearth-profiles/hearth/cluster"
+	"github.com/hearth-profiles/hearth/cluster/nodestore"
 	"github.com/hearth-profiles/hearth/config"
 )
 
@@ -83,7 +84,7 @@ func TestNodeClient(t *testing.T) {
 	// Short enough that the poller test sees a released profile
 	// passivate, long enough not to race the other tests.
 	cfg.Profiles.ReleaseLinger = 300 * time.Millisecond
-	n, err := cluster.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	n, err := cluster.Start(context.Background(), cfg, nodestore.Open, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

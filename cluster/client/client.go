@@ -1,10 +1,15 @@
 // Package client is the Go client for game servers: one API over two
-// transports, the gateway (HTTP, any network) and the cluster (joins through
-// Consul without hosting profiles and sends actor messages straight to the
-// owning node). It gives every call a deadline, retries what is safe to
-// retry with capped exponential backoff and jitter, generates idempotency
-// keys for updates so their retries apply once, and returns the typed
-// errors of package messages (errors.Is(err, messages.ErrStaleSession)).
+// transports, the gateway (NewGateway: HTTP, any network) and the cluster
+// (cluster.DialCluster: joins through Consul without hosting profiles and
+// sends actor messages straight to the owning node). It gives every call a
+// deadline, retries what is safe to retry with capped exponential backoff
+// and jitter, generates idempotency keys for updates (and the updates of a
+// Batch) so their retries apply once, and returns the typed errors of
+// package messages (errors.Is(err, messages.ErrStaleSession)). Batch and
+// PollEvents keep a busy game server's request rate low: many players in
+// one request, and one long poll for all their events. Neither this
+// package nor package cluster links a store or a database driver (a test
+// checks it); see the examples.
 package client
 
 import (

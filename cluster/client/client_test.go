@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiles/hearth/cluster"
+	"github.com/hearth-profiles/hearth/cluster/nodestore"
 	"github.com/hearth-profiles/hearth/config"
 	"github.com/hearth-profiles/hearth/messages"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
@@ -99,7 +100,7 @@ func TestGatewayTransport(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Gateway.Token = "tok"
-	n, err := cluster.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	n, err := cluster.Start(context.Background(), cfg, nodestore.Open, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

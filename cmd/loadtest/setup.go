@@ -10,6 +10,7 @@ import (
 
 	"github.com/hearth-profiles/hearth/cluster"
 	"github.com/hearth-profiles/hearth/cluster/client"
+	"github.com/hearth-profiles/hearth/cluster/nodestore"
 	"github.com/hearth-profiles/hearth/config"
 	"github.com/hearth-profiles/hearth/persistence"
 	"github.com/hearth-profiles/hearth/persistence/localstore"
@@ -116,7 +117,7 @@ func prepare(ctx context.Context, o options, cfg Config, log *slog.Logger, tmp s
 		nc := config.Default()
 		nc.DataDir, nc.Gateway.Listen = dir, "127.0.0.1:0"
 		nc.Log.Level = "warn"
-		node, err := cluster.Start(ctx, nc, log.With("component", "node"))
+		node, err := cluster.Start(ctx, nc, nodestore.Open, log.With("component", "node"))
 		if err != nil {
 			return s, fmt.Errorf("embedded node: %w", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hearth-profiles/hearth/cluster"
+	"github.com/hearth-profiles/hearth/cluster/nodestore"
 	"github.com/hearth-profiles/hearth/config"
 )
 
@@ -43,7 +44,7 @@ func run(args, environ []string) error {
 	log := cfg.Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	node, err := cluster.Start(ctx, cfg, log)
+	node, err := cluster.Start(ctx, cfg, nodestore.Open, log)
 	if err != nil {
 		return err
 	}
