@@ -70,6 +70,10 @@ func (h *harness) collect() Ready {
 		h.saves = append(h.saves, *r.Save)
 	}
 	h.events = append(h.events, r.Events...)
+	// Tests keep the last Ready: detach it from the pooled buffers.
+	r.Replies = append([]Reply(nil), r.Replies...)
+	r.Events = append([]*hearthv1.WatchEvent(nil), r.Events...)
+	r.Reads = append([]ReadCall(nil), r.Reads...)
 	h.ready = r
 	return r
 }

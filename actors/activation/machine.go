@@ -27,6 +27,9 @@ type Machine struct {
 	cfg *Config
 	key persistence.ProfileKey
 	ns  *Namespace
+	// profile names the profile in events, shared by all of them (events
+	// are not changed once published).
+	profile *hearthv1.ProfileRef
 	// jitter decorrelates the autosaves of profiles changed together.
 	jitter uint64
 
@@ -113,7 +116,8 @@ func New(cfg *Config, key persistence.ProfileKey, ns *Namespace, now time.Time, 
 	_, _ = h.Write([]byte(key.String()))
 	m := &Machine{
 		cfg: cfg, key: key, ns: ns, jitter: h.Sum64(), lastActivity: now,
-		acq: &acquiring{create: create, since: now},
+		acq:     &acquiring{create: create, since: now},
+		profile: &hearthv1.ProfileRef{Namespace: key.Namespace, Id: key.ID},
 	}
 	m.cfg.Metrics.Loaded.Inc()
 	m.askOwnership()
@@ -145,17 +149,32 @@ func (m *Machine) Step(now time.Time, ev Event) {
 	m.serveQueue(now)
 }
 
-// Ready returns what the shell must do now and forgets it.
+// Ready returns what the shell must do now and forgets it. Hand it back
+// with Recycle once performed, so its buffers serve the next step.
 func (m *Machine) Ready() Ready {
 	var r Ready
 	if m.out != nil {
 		r = *m.out
-		*m.out = Ready{}
-		readyPool.Put(m.out)
+		r.buf = m.out
 		m.out = nil
 	}
 	r.WakeAt = m.wakeAt()
 	return r
+}
+
+// Recycle returns a performed Ready's buffers for reuse. Nothing of r may
+// be used afterwards (replies and events it held are not touched: only
+// the slices holding them are reused).
+func Recycle(r Ready) {
+	b := r.buf
+	if b == nil {
+		return
+	}
+	clear(r.Replies)
+	clear(r.Events)
+	clear(r.Reads)
+	*b = Ready{Replies: r.Replies[:0], Events: r.Events[:0], Reads: r.Reads[:0]}
+	readyPool.Put(b)
 }
 
 // Key is the profile this activation serves.
@@ -196,9 +215,7 @@ func (m *Machine) Version() int64 { return m.version }
 // EventSeq is the sequence number of the last event published.
 func (m *Machine) EventSeq() int64 { return m.eventSeq }
 
-func (m *Machine) ref() *hearthv1.ProfileRef {
-	return &hearthv1.ProfileRef{Namespace: m.key.Namespace, Id: m.key.ID}
-}
+func (m *Machine) ref() *hearthv1.ProfileRef { return m.profile }
 
 // dirty reports whether memory holds changes the store does not.
 func (m *Machine) dirty() bool {

@@ -31,6 +31,8 @@ type Ready struct {
 	Followed bool
 	// WakeAt is when to Tick the machine next; zero means never.
 	WakeAt time.Time
+
+	buf *Ready // the pooled buffers behind the slices (Recycle)
 }
 
 // Reply answers the request whose ReplyTo is To. Msg is the response

@@ -30,6 +30,10 @@ func (m *Machine) onRequest(now time.Time, r Request) {
 		m.reply(r.ReplyTo, NotServing{Reason: "passivating"})
 		return
 	}
+	if m.phase == phaseActive && m.parked == nil && len(m.queue) == 0 {
+		m.serveOne(now, r) // nothing ahead of it: no queue
+		return
+	}
 	m.queue = append(m.queue, r)
 }
 
@@ -51,14 +55,19 @@ func (m *Machine) serveQueue(now time.Time) {
 		if len(m.queue) == 0 {
 			m.queue = nil
 		}
-		if !r.Deadline.IsZero() && !now.Before(r.Deadline) {
-			// The caller gave up: it was told UNAVAILABLE (outcome unknown)
-			// or nothing, so applying it now would surprise it.
-			m.replyError(r, errorf(codeUnavailable, "the request waited past its deadline before profile %s could serve it; it was not applied", m.key))
-			continue
-		}
-		m.serve(now, r)
+		m.serveOne(now, r)
 	}
+}
+
+// serveOne serves a request unless its caller has given up.
+func (m *Machine) serveOne(now time.Time, r Request) {
+	if !r.Deadline.IsZero() && !now.Before(r.Deadline) {
+		// The caller gave up: it was told UNAVAILABLE (outcome unknown)
+		// or nothing, so applying it now would surprise it.
+		m.replyError(r, errorf(codeUnavailable, "the request waited past its deadline before profile %s could serve it; it was not applied", m.key))
+		return
+	}
+	m.serve(now, r)
 }
 
 // serve answers one request.

@@ -186,7 +186,9 @@ func (s *shell) perform(c actor.Context) {
 		s.h.cfg.OnReleased(key)
 	}
 	s.h.sched.set(&s.wake, r.WakeAt)
-	if r.Stop {
+	stop := r.Stop
+	activation.Recycle(r)
+	if stop {
 		c.Stop(s.self)
 	}
 }

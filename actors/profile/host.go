@@ -155,12 +155,14 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 	case *hearthv1.ListVersionsRequest, *hearthv1.GetVersionRequest, *hearthv1.ListPurchasesRequest:
 		return h.gate(h.history(ctx, key, m))
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultRequestTimeout)
-		defer cancel()
+	// The activation answers every request, by its deadline at the latest
+	// (a request still queued then is refused, not applied); a caller
+	// without one gets DefaultRequestTimeout. No timer is made for it: the
+	// wait below ends with the answer, the activation's end or ctx.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = h.cfg.Clock.Now().Add(DefaultRequestTimeout)
 	}
-	deadline, _ := ctx.Deadline()
 	create := activation.Creates(msg)
 	for range maxReroutes {
 		e, err := h.entry(ctx, key, create)
