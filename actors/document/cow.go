@@ -16,18 +16,45 @@ import (
 // Identity is the address of the map or of the slice's backing array. The
 // set holds unsafe.Pointers, so everything in it stays alive for the whole
 // call and an address cannot be reused by an unrelated allocation.
+//
+// A typical update owns a handful of containers (the root, one or two
+// parents), so they are kept in a small inline array searched linearly; a
+// map takes over only for large batches.
 type cow struct {
+	few   [8]unsafe.Pointer
+	n     int
 	owned map[unsafe.Pointer]struct{}
 }
 
 func (c *cow) own(p unsafe.Pointer) {
-	if p == nil {
+	if p == nil || c.has(p) {
+		return
+	}
+	if c.owned == nil && c.n < len(c.few) {
+		c.few[c.n] = p
+		c.n++
 		return
 	}
 	if c.owned == nil {
-		c.owned = make(map[unsafe.Pointer]struct{})
+		c.owned = make(map[unsafe.Pointer]struct{}, 2*len(c.few))
+		for _, q := range c.few[:c.n] {
+			c.owned[q] = struct{}{}
+		}
 	}
 	c.owned[p] = struct{}{}
+}
+
+func (c *cow) has(p unsafe.Pointer) bool {
+	if c.owned != nil {
+		_, ok := c.owned[p]
+		return ok
+	}
+	for _, q := range c.few[:c.n] {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 func mapID(m map[string]any) unsafe.Pointer { return reflect.ValueOf(m).UnsafePointer() }
@@ -43,17 +70,12 @@ func sliceID(s []any) unsafe.Pointer {
 }
 
 func (c *cow) ownsMap(m map[string]any) bool {
-	_, ok := c.owned[mapID(m)]
-	return ok && m != nil
+	return m != nil && c.has(mapID(m))
 }
 
 func (c *cow) ownsSlice(s []any) bool {
 	id := sliceID(s)
-	if id == nil {
-		return false
-	}
-	_, ok := c.owned[id]
-	return ok
+	return id != nil && c.has(id)
 }
 
 // adopt records a container this call created (a cloned operation value) so
