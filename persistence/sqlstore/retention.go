@@ -13,15 +13,19 @@ import (
 
 // Retention in SQL. Each profile row lists its retained snapshots
 // (retained_seqs, and retained_ms: when each was saved, in Unix
-// milliseconds). Before the save transaction, planRetention reads the
-// batch's lists and the database clock in one round trip, outside any
-// transaction, and decides in Go with persistence.Retention.Prune (the rule
-// the local stores run too) what each row keeps and drops. The save then
-// stamps the new snapshot with that clock reading, writes the planned list
-// in the fenced UPDATE only if the list is still the one planned from
-// (otherwise the row does not save, classify reports errListChanged and
-// Save plans again), and deletes the dropped snapshots by key in a
-// statement pipelined with it (qRetainDelete).
+// milliseconds). Before the save transaction, planRetention takes the
+// batch's lists from the store's cache of what its own saves wrote
+// (listcache.go) or, for the others, reads them and the database clock in
+// one round trip outside any transaction, and decides in Go with
+// persistence.Retention.Prune (the rule the local stores run too) what each
+// row keeps and drops. The save then stamps the new snapshot with that
+// clock reading (for a cached plan: this node's clock corrected by the
+// offset measured at the last read), writes the planned list in the fenced
+// UPDATE if the list is still the one planned from (otherwise it appends
+// the new snapshot to the list as it is, pruning nothing this time, and the
+// cache forgets the profile), and deletes the dropped snapshots by key in a
+// statement pipelined with it (qRetainDelete), only where the planned list
+// was written.
 //
 // Why a list: seqs need not be contiguous, so pruning must rank every
 // retained snapshot; ranking the snapshots themselves in SQL (window
@@ -69,45 +73,67 @@ DELETE FROM hearth_snapshots AS s
 // drops. Lists are comma-separated, for string_to_array.
 type retentionPlan struct {
 	expectedSeqs, keptSeqs, keptMS []string
+	keptSeqInts, keptMSInts        [][]int64 // the kept lists, for the cache
 	savedAt                        []time.Time
 	dropNS, dropID, dropKept       []string
 	dropSeq                        []int64
 }
 
-// planRetention reads the batch's lists and plans every row. A row whose
-// profile does not exist gets an empty plan; its save cannot land.
+// planRetention plans every row from the batch's lists: those this store
+// saved last under the row's epoch come from the cache (listcache.go), the
+// others are read in one round trip. A row whose profile does not exist
+// gets an empty plan; its save cannot land.
 func (s *Store) planRetention(ctx context.Context, rows []persistence.SaveRow) (retentionPlan, error) {
-	ns, id := make([]string, len(rows)), make([]string, len(rows))
-	for i, r := range rows {
-		ns[i], id[i] = r.Key.Namespace, r.Key.ID
-	}
 	type listed struct {
 		now       time.Time
 		untracked bool
 		seqs, mss []int64
 	}
 	lists := make(map[persistence.ProfileKey]listed, len(rows))
-	rs, err := s.pool.Query(ctx, qRetainRead, ns, id)
-	if err != nil {
-		return retentionPlan{}, err
+	var ns, id []string
+	for _, r := range rows {
+		if e, now, ok := s.lists.get(r.Key, r.Epoch); ok {
+			lists[r.Key] = listed{now: now, seqs: e.seqs, mss: e.mss}
+			continue
+		}
+		ns, id = append(ns, r.Key.Namespace), append(id, r.Key.ID)
 	}
-	defer rs.Close()
 	var now time.Time
-	for rs.Next() {
-		var k persistence.ProfileKey
-		var l listed
-		if err := rs.Scan(&k.Namespace, &k.ID, &l.now, &l.untracked, &l.seqs, &l.mss); err != nil {
+	if len(ns) > 0 {
+		sent := time.Now()
+		rs, err := s.pool.Query(ctx, qRetainRead, ns, id)
+		if err != nil {
 			return retentionPlan{}, err
 		}
-		lists[k], now = l, l.now
+		defer rs.Close()
+		for rs.Next() {
+			var k persistence.ProfileKey
+			var l listed
+			if err := rs.Scan(&k.Namespace, &k.ID, &l.now, &l.untracked, &l.seqs, &l.mss); err != nil {
+				return retentionPlan{}, err
+			}
+			lists[k], now = l, l.now
+		}
+		if err := rs.Err(); err != nil {
+			return retentionPlan{}, err
+		}
+		if !now.IsZero() {
+			s.lists.sync(now, sent, time.Now())
+		}
 	}
-	if err := rs.Err(); err != nil {
-		return retentionPlan{}, err
+	for _, l := range lists {
+		if now.IsZero() {
+			now = l.now
+		}
 	}
 	p := retentionPlan{
 		expectedSeqs: make([]string, len(rows)), keptSeqs: make([]string, len(rows)), keptMS: make([]string, len(rows)),
+		keptSeqInts: make([][]int64, len(rows)), keptMSInts: make([][]int64, len(rows)),
 		savedAt: make([]time.Time, len(rows)),
 		dropNS:  []string{}, dropID: []string{}, dropKept: []string{}, dropSeq: []int64{},
+	}
+	if now.IsZero() {
+		now = time.Now() // no profile of the batch exists: no row can save
 	}
 	for i, r := range rows {
 		p.savedAt[i] = now // any time: a row without a profile does not save
@@ -137,6 +163,7 @@ func (s *Store) planRetention(ctx context.Context, rows []persistence.SaveRow) (
 			}
 		}
 		p.keptSeqs[i], p.keptMS[i] = joinInts(seqs), joinInts(mss)
+		p.keptSeqInts[i], p.keptMSInts[i] = seqs, mss
 		for _, seq := range drop {
 			p.dropNS, p.dropID = append(p.dropNS, r.Key.Namespace), append(p.dropID, r.Key.ID)
 			p.dropSeq, p.dropKept = append(p.dropSeq, seq), append(p.dropKept, p.keptSeqs[i])

@@ -66,6 +66,7 @@ func TestRetainedListMatchesSnapshots(t *testing.T) {
 			if _, err := s.pool.Exec(ctx, `UPDATE hearth_profiles SET retained_seqs = NULL, retained_ms = NULL`); err != nil {
 				t.Fatal(err)
 			}
+			s.lists.forgetAll()
 			what = "list lost"
 		case op == 8:
 			harness{}.Advance(t, s, time.Duration(rng.IntN(3000))*time.Millisecond)
@@ -115,5 +116,61 @@ SELECT save_seq, floor(extract(epoch FROM saved_at) * 1000)::BIGINT FROM hearth_
 	}
 	if !slices.Equal(seqs, wantSeqs) || !slices.Equal(mss, wantMS) {
 		t.Fatalf("%s: list %v %v, snapshots %v %v", when, seqs, mss, wantSeqs, wantMS)
+	}
+}
+
+// TestStaleCachedListSavesWithoutPruning: if the retained list changed
+// behind the cache (no node does this; an operator might), the save still
+// lands, keeps every snapshot it cannot account for, names them all in the
+// list, and the next save, planned from the list as it is, prunes again.
+func TestStaleCachedListSavesWithoutPruning(t *testing.T) {
+	s := openTestStore(t, persistence.Limits{HistoryDepth: 3})
+	ctx := context.Background()
+	if _, err := s.RegisterNode(ctx, persistence.NodeInfo{ID: "n"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	k := persistence.ProfileKey{Namespace: "g", ID: "stale"}
+	acq, err := s.Acquire(ctx, "n", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := persistence.Retention{Keep: 2}
+	save := func(seq int64) {
+		t.Helper()
+		res, err := s.Save(ctx, "n", []persistence.SaveRow{{Key: k, Epoch: acq.Epoch, Seq: seq, Document: []byte("{}"), Retention: pol}})
+		if err != nil || res[0].Outcome != persistence.SaveSaved {
+			t.Fatalf("save %d: %v %v", seq, res, err)
+		}
+	}
+	save(1)
+	save(2) // the cache now holds [1 2]
+	if _, ok := s.lists.entries[k]; !ok {
+		t.Fatal("a save did not remember the list it wrote")
+	}
+	// Behind the cache: the list loses seq 2 (the snapshot stays).
+	if _, err := s.pool.Exec(ctx, `UPDATE hearth_profiles SET retained_seqs = retained_seqs[1:1], retained_ms = retained_ms[1:1]`); err != nil {
+		t.Fatal(err)
+	}
+	save(3) // planned from [1 2] to keep [2 3]; the list is [1]: nothing pruned
+	list := func() []int64 {
+		var seqs []int64
+		if err := s.pool.QueryRow(ctx, `SELECT retained_seqs FROM hearth_profiles WHERE namespace = 'g' AND profile_id = 'stale'`).Scan(&seqs); err != nil {
+			t.Fatal(err)
+		}
+		return seqs
+	}
+	if got := list(); !slices.Equal(got, []int64{1, 3}) {
+		t.Fatalf("after the stale save the list is %v, want [1 3]", got)
+	}
+	if _, ok := s.lists.entries[k]; ok {
+		t.Fatal("a save from a stale plan kept its cache entry")
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hearth_snapshots WHERE namespace = 'g' AND profile_id = 'stale'`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("a stale plan deleted snapshots: %d left (%v)", n, err)
+	}
+	save(4) // planned from the list read again: [1 3 4] keeps [3 4]
+	if got := list(); !slices.Equal(got, []int64{3, 4}) {
+		t.Fatalf("the next save did not prune from the list as it is: %v", got)
 	}
 }

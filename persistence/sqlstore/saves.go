@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -14,10 +13,12 @@ import (
 // row changes only if this node still owns the profile at the row's epoch
 // and the row's seq is newer. Only the rows it returned get their snapshot
 // and idempotency records, so a fenced row writes nothing at all. It also
-// writes the retained list planned for the row (retention.go), only if the
-// list is still the one the plan was made from. Each CTE modifies a
-// different table, which CockroachDB allows in one statement; the final
-// SELECT names every CTE so both databases run them all.
+// writes the retained list planned for the row (retention.go) if the list
+// is still the one the plan was made from; otherwise (a stale plan) it
+// appends the new snapshot to the list as it is and prunes nothing this
+// time, and returns pruned = false. Each CTE modifies a different table,
+// which CockroachDB allows in one statement; the final SELECT names every
+// CTE so both databases run them all.
 const qSave = `
 WITH v AS (
     SELECT * FROM unnest($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::BYTEA[], $8::BOOL[],
@@ -31,14 +32,17 @@ saved AS (
            schema_version = v.schema_version,
            owner_node = CASE WHEN v.release_owner THEN NULL ELSE p.owner_node END,
            users_seq = CASE WHEN v.sets_users THEN v.save_seq ELSE p.users_seq END,
-           retained_seqs = string_to_array(v.kept_seqs, ',')::BIGINT[],
-           retained_ms = string_to_array(v.kept_ms, ',')::BIGINT[],
+           retained_seqs = CASE WHEN COALESCE(array_to_string(p.retained_seqs, ','), '-') = v.expected_seqs
+                                THEN string_to_array(v.kept_seqs, ',')::BIGINT[]
+                                ELSE array_append(p.retained_seqs, v.save_seq) END,
+           retained_ms = CASE WHEN COALESCE(array_to_string(p.retained_seqs, ','), '-') = v.expected_seqs
+                              THEN string_to_array(v.kept_ms, ',')::BIGINT[]
+                              ELSE array_append(p.retained_ms, floor(extract(epoch FROM v.saved_at) * 1000)::BIGINT) END,
            updated_at = now()
       FROM v
      WHERE p.namespace = v.namespace AND p.profile_id = v.profile_id
        AND p.owner_node = $1 AND p.epoch = v.epoch AND p.save_seq < v.save_seq
-       AND COALESCE(array_to_string(p.retained_seqs, ','), '-') = v.expected_seqs
-    RETURNING p.namespace, p.profile_id
+    RETURNING p.namespace, p.profile_id, p.retained_seqs = string_to_array(v.kept_seqs, ',')::BIGINT[] AS pruned
 ),
 snaps AS (
     INSERT INTO hearth_snapshots (namespace, profile_id, save_seq, epoch, schema_version, document, size_bytes, saved_at)
@@ -64,7 +68,7 @@ users AS (
     ON CONFLICT (namespace, profile_id, user_id) DO UPDATE SET set_seq = excluded.set_seq
     RETURNING 1
 )
-SELECT saved.namespace, saved.profile_id,
+SELECT saved.namespace, saved.profile_id, saved.pruned,
        (SELECT count(*) FROM snaps), (SELECT count(*) FROM recs), (SELECT count(*) FROM users)
   FROM saved`
 
@@ -79,8 +83,7 @@ DELETE FROM hearth_profile_users AS u
 
 // qSaveClassify reads the rows that did not save, to say why.
 const qSaveClassify = `
-SELECT p.namespace, p.profile_id, p.owner_node, p.epoch, p.save_seq, p.schema_version, p.deleted,
-       COALESCE(array_to_string(p.retained_seqs, ','), '-')
+SELECT p.namespace, p.profile_id, p.owner_node, p.epoch, p.save_seq, p.schema_version, p.deleted
   FROM hearth_profiles AS p
   JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(namespace, profile_id)
     ON p.namespace = v.namespace AND p.profile_id = v.profile_id`
@@ -148,7 +151,11 @@ func columns(rows []persistence.SaveRow) saveArgs {
 	return a
 }
 
-// Save writes a batch of fenced snapshots in one transaction.
+// Save writes a batch of fenced snapshots in one transaction, sent as one
+// pipelined round trip (BEGIN, the save, the retention delete, COMMIT);
+// with the retained lists of the batch's profiles cached from their
+// previous saves, that is the whole cost of a batch. Rows that did not
+// save are classified by a read after the commit.
 func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.SaveRow) ([]persistence.SaveResult, error) {
 	if err := persistence.ValidateNodeID(nodeID); err != nil {
 		return nil, err
@@ -160,136 +167,123 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 		return []persistence.SaveResult{}, nil
 	}
 	a := columns(rows)
+	var err error
+	if a.retentionPlan, err = s.planRetention(ctx, rows); err != nil {
+		return nil, fmt.Errorf("save %d rows for node %q: retention: %w", len(rows), nodeID, err)
+	}
+	var saved []savedRow
+	err = s.runPipelined(ctx,
+		func(b *pgx.Batch) { queueSave(b, nodeID, a) },
+		func(br pgx.BatchResults) (err error) { saved, err = readSave(br, a); return err })
+	if err != nil {
+		return nil, fmt.Errorf("save %d rows for node %q: %w", len(rows), nodeID, err)
+	}
 	index := make(map[persistence.ProfileKey]int, len(rows))
 	for i, r := range rows {
 		index[r.Key] = i
 	}
-	var results []persistence.SaveResult
-	var err error
-	for attempt := 1; ; attempt++ {
-		if a.retentionPlan, err = s.planRetention(ctx, rows); err != nil {
-			return nil, fmt.Errorf("save %d rows for node %q: retention: %w", len(rows), nodeID, err)
-		}
-		results, err = s.saveTx(ctx, nodeID, rows, index, a)
-		if !errors.Is(err, errListChanged) || attempt == saveAttempts {
-			break
+	results := make([]persistence.SaveResult, len(rows))
+	for i, r := range rows {
+		results[i] = persistence.SaveResult{Key: r.Key}
+	}
+	for _, sv := range saved {
+		i := index[sv.key]
+		r := rows[i]
+		results[i].Outcome, results[i].Epoch, results[i].Seq = persistence.SaveSaved, r.Epoch, r.Seq
+		if sv.pruned {
+			s.lists.put(r.Key, listEntry{epoch: r.Epoch, seqs: a.keptSeqInts[i], mss: a.keptMSInts[i]})
+		} else {
+			s.lists.forget(r.Key) // saved from a stale plan: read the list next time
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("save %d rows for node %q: %w", len(rows), nodeID, err)
+	if len(saved) < len(rows) {
+		if err := s.classify(ctx, nodeID, rows, results); err != nil {
+			// The saved rows are committed; the others wrote nothing. A
+			// row that cannot be classified is reported fenced: its
+			// activation stops and the next one reloads from the store.
+			for i := range results {
+				if results[i].Outcome == 0 {
+					results[i].Outcome = persistence.SaveFenced
+				}
+			}
+		}
 	}
 	return results, nil
 }
 
-// saveAttempts bounds how often Save plans retention again because a
-// profile's retained list changed between the plan and the save (another
-// save of the same profile in between: rare, since one node writes a
-// profile).
-const saveAttempts = 5
-
-// errListChanged: a row did not save only because its retained list was no
-// longer the one its retention plan was made from.
-var errListChanged = errors.New("retained list changed since it was read")
-
-// saveTx is the save transaction: qSave, the retention delete and the user
-// id prune pipelined in one round trip, then the classification of rows
-// that did not save.
-func (s *Store) saveTx(ctx context.Context, nodeID string, rows []persistence.SaveRow, index map[persistence.ProfileKey]int, a saveArgs) ([]persistence.SaveResult, error) {
-	var results []persistence.SaveResult
-	err := s.runTx(ctx, func(tx pgx.Tx) error {
-		// Fresh per attempt: a retried transaction must not see the
-		// outcomes of an attempt that rolled back.
-		results = make([]persistence.SaveResult, len(rows))
-		for i, r := range rows {
-			results[i] = persistence.SaveResult{Key: r.Key}
-		}
-		saved, err := saveStatement(ctx, tx, nodeID, a)
-		if err != nil {
-			return err
-		}
-		for _, k := range saved {
-			i := index[k]
-			results[i].Outcome, results[i].Epoch, results[i].Seq = persistence.SaveSaved, rows[i].Epoch, rows[i].Seq
-		}
-		if len(saved) < len(rows) {
-			return classify(ctx, tx, nodeID, rows, results, a.expectedSeqs)
-		}
-		return nil
-	})
-	return results, err
+// savedRow is one row qSave wrote, and whether its planned retention held.
+type savedRow struct {
+	key    persistence.ProfileKey
+	pruned bool
 }
 
-// saveStatement sends the save, the retention delete and (when some row
-// sets user ids) the user id prune as one pipelined batch: one round trip
-// for the whole batch of profiles.
-func saveStatement(ctx context.Context, tx pgx.Tx, nodeID string, a saveArgs) ([]persistence.ProfileKey, error) {
-	batch := &pgx.Batch{}
-	batch.Queue(qSave, nodeID, a.ns, a.id, a.epoch, a.seq, a.schema, a.doc, a.release,
+// queueSave queues the save, the retention delete and (when some row sets
+// user ids) the user id prune.
+func queueSave(b *pgx.Batch, nodeID string, a saveArgs) {
+	b.Queue(qSave, nodeID, a.ns, a.id, a.epoch, a.seq, a.schema, a.doc, a.release,
 		a.recNS, a.recID, a.recKey, a.recResult, a.recSeq, a.userNS, a.userID, a.userUser, a.setsUsers,
 		a.expectedSeqs, a.keptSeqs, a.keptMS, a.savedAt)
-	batch.Queue(qRetainDelete, a.dropNS, a.dropID, a.dropSeq, a.dropKept)
+	b.Queue(qRetainDelete, a.dropNS, a.dropID, a.dropSeq, a.dropKept)
 	if len(a.setNS) > 0 {
-		batch.Queue(qUsersPrune, a.setNS, a.setID)
+		b.Queue(qUsersPrune, a.setNS, a.setID)
 	}
-	br := tx.SendBatch(ctx, batch)
-	saved, err := readSaved(br)
-	if err != nil {
-		return nil, errors.Join(err, br.Close())
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, errors.Join(fmt.Errorf("retention: %w", err), br.Close())
-	}
-	if len(a.setNS) > 0 {
-		if _, err := br.Exec(); err != nil {
-			return nil, errors.Join(fmt.Errorf("user ids: %w", err), br.Close())
-		}
-	}
-	return saved, br.Close()
 }
 
-func readSaved(br pgx.BatchResults) ([]persistence.ProfileKey, error) {
+// readSave reads the results queueSave's statements gave.
+func readSave(br pgx.BatchResults, a saveArgs) ([]savedRow, error) {
 	rs, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	var saved []persistence.ProfileKey
+	var saved []savedRow
 	for rs.Next() {
-		var k persistence.ProfileKey
+		var sv savedRow
 		var snaps, recs, users int64
-		if err := rs.Scan(&k.Namespace, &k.ID, &snaps, &recs, &users); err != nil {
+		if err := rs.Scan(&sv.key.Namespace, &sv.key.ID, &sv.pruned, &snaps, &recs, &users); err != nil {
+			rs.Close()
 			return nil, err
 		}
-		saved = append(saved, k)
+		saved = append(saved, sv)
 	}
-	return saved, rs.Err()
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("retention: %w", err)
+	}
+	if len(a.setNS) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("user ids: %w", err)
+		}
+	}
+	return saved, nil
 }
 
 // classify fills in the outcome of every row the fenced UPDATE skipped,
-// using the same rule the local stores use.
-func classify(ctx context.Context, tx pgx.Tx, nodeID string, rows []persistence.SaveRow, results []persistence.SaveResult, expected []string) error {
+// using the same rule the local stores use, from the rows as they are
+// after the save committed (only this node writes its profiles, so what
+// skipped them is still there to see).
+func (s *Store) classify(ctx context.Context, nodeID string, rows []persistence.SaveRow, results []persistence.SaveResult) error {
 	var ns, id []string
 	for i, r := range rows {
 		if results[i].Outcome == 0 {
 			ns, id = append(ns, r.Key.Namespace), append(id, r.Key.ID)
 		}
 	}
-	rs, err := tx.Query(ctx, qSaveClassify, ns, id)
+	rs, err := s.pool.Query(ctx, qSaveClassify, ns, id)
 	if err != nil {
 		return fmt.Errorf("classify: %w", err)
 	}
 	defer rs.Close()
 	states := make(map[persistence.ProfileKey]persistence.ProfileState, len(ns))
-	lists := make(map[persistence.ProfileKey]string, len(ns))
 	for rs.Next() {
 		var k persistence.ProfileKey
 		var owner *string
 		var st persistence.ProfileState
-		var list string
-		if err := rs.Scan(&k.Namespace, &k.ID, &owner, &st.Epoch, &st.Seq, &st.SchemaVersion, &st.Deleted, &list); err != nil {
+		if err := rs.Scan(&k.Namespace, &k.ID, &owner, &st.Epoch, &st.Seq, &st.SchemaVersion, &st.Deleted); err != nil {
 			return fmt.Errorf("classify: %w", err)
 		}
-		lists[k] = list
 		st.Owner = deref(owner)
 		states[k] = st
 	}
@@ -300,18 +294,16 @@ func classify(ctx context.Context, tx pgx.Tx, nodeID string, rows []persistence.
 		if results[i].Outcome != 0 {
 			continue
 		}
+		s.lists.forget(r.Key)
 		st, ok := states[r.Key]
 		if !ok || st.Deleted {
 			results[i].Outcome = persistence.SaveGone
 			continue
 		}
 		results[i].Outcome = persistence.ClassifySave(&st, nodeID, r)
-		if results[i].Outcome == persistence.SaveSaved && lists[r.Key] != expected[i] {
-			return errListChanged // plan again from the list as it is now
-		}
 		if results[i].Outcome == persistence.SaveSaved {
 			// The fenced UPDATE skipped a row the rule would save: the two
-			// disagree, which must never be papered over.
+			// disagree, which must never be papered over as saved.
 			return fmt.Errorf("classify %s: store and rules disagree (state %+v, row epoch %d seq %d)",
 				r.Key, st, r.Epoch, r.Seq)
 		}

@@ -41,6 +41,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	limits persistence.Limits
 	opts   Options
+	lists  *listCache // retained lists this store's saves wrote (retention.go)
 }
 
 var _ persistence.Store = (*Store)(nil)
@@ -80,7 +81,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlstore: %w", err)
 		}
 	}
-	return &Store{pool: pool, limits: opts.Limits.WithDefaults(), opts: opts}, nil
+	return &Store{pool: pool, limits: opts.Limits.WithDefaults(), opts: opts, lists: newListCache(listCacheSize)}, nil
 }
 
 // Limits reports the limits this store enforces.

@@ -67,6 +67,7 @@ func (harness) Advance(t *testing.T, s persistence.Store, d time.Duration) {
 			t.Fatal(err)
 		}
 	}
+	s.(*Store).lists.shift(d)
 }
 
 func TestContract(t *testing.T) { storetest.Run(t, harness{}) }

@@ -90,3 +90,70 @@ func retryable(err error) bool {
 	}
 	return false
 }
+
+// runPipelined runs one SERIALIZABLE transaction as a single round trip:
+// BEGIN, the statements queue adds, and COMMIT go to the database as one
+// pipelined batch, and read consumes the statements' results. It is
+// retried like runTx (a serialization failure, detected at COMMIT on
+// PostgreSQL, rolls the whole transaction back; the next attempt starts
+// afresh). A failed attempt's transaction is rolled back before its
+// connection goes back to the pool.
+func (s *Store) runPipelined(ctx context.Context, queue func(*pgx.Batch), read func(pgx.BatchResults) error) error {
+	backoff := 2 * time.Millisecond
+	attempt := 0
+	err := crdb.ExecuteCtx(crdb.WithMaxRetries(ctx, s.opts.TxAttempts-1), func(ctx context.Context, _ ...any) error {
+		attempt++
+		if attempt > 1 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(rand.N(backoff) + time.Millisecond):
+			}
+			backoff = min(backoff*2, 100*time.Millisecond)
+		}
+		err := s.pipelinedOnce(ctx, queue, read)
+		if err != nil && retryable(err) {
+			return retryLater{err}
+		}
+		return err
+	})
+	var rl retryLater
+	if errors.As(err, &rl) && attempt >= s.opts.TxAttempts {
+		return fmt.Errorf("transaction still conflicting after %d attempts: %w", attempt, rl.err)
+	}
+	if errors.As(err, &rl) {
+		return rl.err
+	}
+	return err
+}
+
+func (s *Store) pipelinedOnce(ctx context.Context, queue func(*pgx.Batch), read func(pgx.BatchResults) error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL SERIALIZABLE")
+	queue(b)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	if _, err = br.Exec(); err == nil {
+		if err = read(br); err == nil {
+			_, err = br.Exec() // COMMIT: a serialization failure surfaces here
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		// A statement failed: the rest of the batch, COMMIT included, was
+		// skipped and the transaction is still open, aborted.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+			conn.Conn().Close(rctx) // do not hand the pool a connection in a transaction
+		}
+	}
+	return err
+}
