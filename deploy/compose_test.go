@@ -55,19 +55,14 @@ func TestComposeIsStrict(t *testing.T) {
 	if _, err := loadCompose(t, raw, nil); err == nil || !strings.Contains(err.Error(), "HEARTH_TOKEN") {
 		t.Errorf("loaded without HEARTH_TOKEN: %v", err)
 	}
-	for _, typo := range []struct{ from, to string }{
-		{"stop_grace_period:", "stop_grace_periode:"},
-		{"    healthcheck:", "    healthchek:"},
-		{"      condition: service_completed_successfully", "      condition: completed"},
-	} {
-		bad := strings.Replace(string(raw), typo.from, typo.to, 1)
-		if bad == string(raw) {
-			t.Fatalf("%s has no %q", composeFile, typo.from)
-		}
-		if _, err := loadCompose(t, []byte(bad), map[string]string{"HEARTH_TOKEN": "x"}); err == nil {
-			t.Errorf("%q was accepted", strings.TrimSpace(typo.to))
-		}
-	}
+	check.RefusesTypos(t, composeFile, raw, func(b []byte) error {
+		_, err := loadCompose(t, b, map[string]string{"HEARTH_TOKEN": "x"})
+		return err
+	},
+		check.Typo{From: "stop_grace_period:", To: "stop_grace_periode:"},
+		check.Typo{From: "    healthcheck:", To: "    healthchek:"},
+		check.Typo{From: "      condition: service_completed_successfully", To: "      condition: completed"},
+	)
 }
 
 func TestComposeNodes(t *testing.T) {

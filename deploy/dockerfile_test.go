@@ -88,24 +88,15 @@ func stages(t *testing.T) []instructions.Stage {
 }
 
 func TestDockerfileParsesStrictly(t *testing.T) {
-	raw := check.Read(t, dockerfile)
-	if _, err := parseDockerfile(raw); err != nil {
-		t.Fatal(err)
-	}
-	for _, typo := range []struct{ from, to string }{
-		{"ENTRYPOINT [", "ENTRYPIONT ["},
-		{"COPY --from=build", "COPY --form=build"},
-		{"RUN --mount=type=cache,target=/go/pkg/mod go mod", "RUN --mount=type=cahce,target=/go/pkg/mod go mod"},
-		{"FROM golang:${GO_VERSION}-bookworm AS build", "FROM golang:${GO_VERSION}-bookworm as build"},
-	} {
-		bad := strings.Replace(string(raw), typo.from, typo.to, 1)
-		if bad == string(raw) {
-			t.Fatalf("%s has no %q", dockerfile, typo.from)
-		}
-		if _, err := parseDockerfile([]byte(bad)); err == nil {
-			t.Errorf("%q was accepted", typo.to)
-		}
-	}
+	check.RefusesTypos(t, dockerfile, check.Read(t, dockerfile), func(b []byte) error {
+		_, err := parseDockerfile(b)
+		return err
+	},
+		check.Typo{From: "ENTRYPOINT [", To: "ENTRYPIONT ["},
+		check.Typo{From: "COPY --from=build", To: "COPY --form=build"},
+		check.Typo{From: "RUN --mount=type=cache,target=/go/pkg/mod go mod", To: "RUN --mount=type=cahce,target=/go/pkg/mod go mod"},
+		check.Typo{From: "FROM golang:${GO_VERSION}-bookworm AS build", To: "FROM golang:${GO_VERSION}-bookworm as build"},
+	)
 }
 
 // TestImage: two stages; the final one is the static distroless base with

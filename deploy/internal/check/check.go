@@ -124,3 +124,24 @@ func NodeConfig(args, environ []string) (config.Config, error) {
 	}
 	return config.Load(fs, args, environ) // Load validates what it loaded
 }
+
+// Typo is a change that makes a valid file invalid: From replaced by To.
+type Typo struct{ From, To string }
+
+// RefusesTypos checks that load accepts raw and refuses it with each typo
+// made in it, so a test that relies on load's strictness can fail.
+func RefusesTypos(t testing.TB, name string, raw []byte, load func([]byte) error, typos ...Typo) {
+	t.Helper()
+	if err := load(raw); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, typo := range typos {
+		bad := strings.Replace(string(raw), typo.From, typo.To, 1)
+		if bad == string(raw) {
+			t.Fatalf("%s has no %q", name, typo.From)
+		}
+		if err := load([]byte(bad)); err == nil {
+			t.Errorf("%s: %q was accepted", name, strings.TrimSpace(typo.To))
+		}
+	}
+}
