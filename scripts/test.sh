@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: prepares what the integration tests need (a
 # local PostgreSQL installation and a built Consul), then vets and tests
-# every package. Extra arguments go to `go test` after the package pattern,
-# e.g. scripts/test.sh -run TestFoo -v
+# every package of the main module and of the deploy module (deploy/).
+# Extra arguments go to the main module's `go test` after the package
+# pattern, e.g. scripts/test.sh -run TestFoo -v, and skip the deploy module.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,3 +50,13 @@ go vet ./...
 
 step "go test -race -count=1 -timeout 30m ./... $*"
 go test -race -count=1 -timeout 30m ./... "$@"
+
+# The deployment files (deploy/) are checked in a module of their own, so
+# Prometheus, Kubernetes, Compose and BuildKit stay out of the main module.
+# Its first build takes a few minutes; later ones come from the build cache.
+# Extra arguments (say -run TestFoo) narrow the main module's run, so they
+# skip this step.
+if [[ $# -eq 0 ]]; then
+	step "deploy module: go vet ./... && go test -race -count=1 ./..."
+	(cd deploy && go vet ./... && go test -race -count=1 -timeout 15m ./...)
+fi
