@@ -152,6 +152,9 @@ func (k *leaseKeeper) Valid() bool {
 	return k.clock.Now().Before(k.end().Add(-k.cfg.SafetyMargin))
 }
 
+// remaining is the time left on the lease by this node's clock.
+func (k *leaseKeeper) remaining() time.Duration { return k.end().Sub(k.clock.Now()) }
+
 func (k *leaseKeeper) markLost() {
 	k.lostOnce.Do(func() { close(k.lost) })
 }

@@ -14,6 +14,9 @@ type nodeMetrics struct {
 	batchErrors    prometheus.Counter
 	leaseRenewals  *prometheus.CounterVec
 	drainRemaining prometheus.Gauge
+	draining       prometheus.Gauge
+	members        prometheus.Gauge
+	memberChanges  prometheus.Counter
 }
 
 func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
@@ -35,9 +38,43 @@ func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
 		drainRemaining: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hearth_drain_remaining_profiles", Help: "Profiles still loaded during a drain.",
 		}),
+		draining: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hearth_node_draining", Help: "1 while the node drains (from the signal until it exits).",
+		}),
+		members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hearth_cluster_members", Help: "Members in this node's view of the cluster (Consul's passing instances).",
+		}),
+		memberChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_cluster_membership_changes_total", Help: "Changes of this node's member list.",
+		}),
 	}
-	reg.MustRegister(m.batchRows, m.batchSeconds, m.batchErrors, m.leaseRenewals, m.drainRemaining)
+	// Counters start at zero for every label value, so a rate or an
+	// increase sees the first event.
+	for _, r := range []string{"ok", "error", "expired"} {
+		m.leaseRenewals.WithLabelValues(r)
+	}
+	reg.MustRegister(m.batchRows, m.batchSeconds, m.batchErrors, m.leaseRenewals, m.drainRemaining,
+		m.draining, m.members, m.memberChanges)
 	return m
+}
+
+// registerNodeState exports the node's lease and readiness as they are
+// when scraped.
+func registerNodeState(reg prometheus.Registerer, leaseRemaining func() time.Duration, ready func() bool) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hearth_node_lease_remaining_seconds",
+			Help: "Time left on the node's lease by its own monotonic clock (it acknowledges nothing within lease.safety_margin of 0).",
+		}, func() float64 { return leaseRemaining().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hearth_node_ready", Help: "1 when /readyz answers ready.",
+		}, func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		}),
+	)
 }
 
 func (m *nodeMetrics) observeBatch(rows int, took time.Duration, err error) {

@@ -111,6 +111,7 @@ func Start(ctx context.Context, cfg config.Config, open StoreOpener, log *slog.L
 		_ = store.Close()
 		return nil, err
 	}
+	registerNodeState(n.reg, n.lease.remaining, n.isReady)
 	n.commit = groupcommit.New(store, store.Limits(), n.id, groupcommit.Options{OnBatch: n.metrics.observeBatch})
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return n.log.With("lib", "protoactor")
@@ -188,6 +189,12 @@ func Start(ctx context.Context, cfg config.Config, open StoreOpener, log *slog.L
 	return n, nil
 }
 
+// isReady is what /readyz says: started, not draining, its lease valid by
+// its own clock, and joined.
+func (n *Node) isReady() bool {
+	return n.ready.Load() && n.lease.Valid() && (n.members == nil || n.members.Joined())
+}
+
 // ID is the node incarnation's id.
 func (n *Node) ID() string { return n.id }
 
@@ -212,7 +219,7 @@ func (n *Node) mux() (http.Handler, error) {
 	mux.Handle(path, h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !n.ready.Load() || !n.lease.Valid() || (n.members != nil && !n.members.Joined()) {
+		if !n.isReady() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -258,6 +265,7 @@ func (n *Node) Run(ctx context.Context) error {
 // progress.
 func (n *Node) Drain(ctx context.Context) error {
 	n.ready.Store(false)
+	n.metrics.draining.Set(1)
 	if n.members != nil {
 		if err := n.members.Leave(ctx); err != nil {
 			n.log.Warn("leaving consul failed; other nodes drop this one when its check lapses", "err", err)
@@ -399,7 +407,11 @@ func (n *Node) join(ctx context.Context) (err error) {
 		TTL:           c.Consul.CheckTTL,
 		Clock:         n.clock,
 		Logger:        n.log,
-		OnChange:      n.router.SetMembers,
+		OnChange: func(self string, members []Member) {
+			n.metrics.members.Set(float64(len(members)))
+			n.metrics.memberChanges.Inc()
+			n.router.SetMembers(self, members)
+		},
 	})
 	return err
 }

@@ -62,6 +62,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}),
 	}
+	// Counters start at zero for every label value, so a rate or an
+	// increase sees the first event.
+	for _, r := range []string{"ok", "not_found", "unavailable", "schema_too_new", "migration_failed", "failed"} {
+		m.Activations.WithLabelValues(r)
+	}
+	for _, r := range []string{"idle", "release", "drain", "rebalance", "requested", "deleted", "fenced", "gone", "abandoned"} {
+		m.Passivations.WithLabelValues(r)
+	}
+	for _, o := range []string{"saved", "fenced", "gone", "superseded", "error"} {
+		m.Saves.WithLabelValues(o)
+	}
+	for _, d := range []string{"memory", "durable"} {
+		m.Updates.WithLabelValues(d)
+	}
 	if reg != nil {
 		reg.MustRegister(m.Loaded, m.Activations, m.Passivations, m.Fenced, m.Updates,
 			m.Duplicates, m.UpdateErrors, m.Saves, m.DurableWait, m.SessionEvents, m.HandoffWait)
