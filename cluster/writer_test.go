@@ -39,14 +39,14 @@ type writer struct {
 	mu       sync.Mutex
 	clients  []hearthv1connect.ProfileServiceClient
 	retries  atomic.Int64
-	// crashy allows version repeats: after a crash, lost memory-lane
-	// versions are handed out again by design.
-	crashy atomic.Bool
+	// maxVersion is the highest version acknowledged per profile.
+	maxVersion []atomic.Int64
 }
 
 func newWriter(t *testing.T, profiles int) *writer {
 	w := &writer{t: t, profiles: profiles, acked: make([]atomic.Int64, profiles), durable: make([]atomic.Int64, profiles),
-		seen: make([]map[int64]bool, profiles), errs: make(chan error, 100), stop: make(chan struct{})}
+		seen: make([]map[int64]bool, profiles), errs: make(chan error, 100), stop: make(chan struct{}),
+		maxVersion: make([]atomic.Int64, profiles)}
 	for i := range w.seen {
 		w.seen[i] = map[int64]bool{}
 	}
@@ -108,13 +108,18 @@ func (w *writer) one(i int, key string) error {
 			if d == hearthv1.Durability_DURABILITY_DURABLE {
 				w.durable[p].Add(1)
 			}
-			if v := res.Msg.GetVersion(); !res.Msg.GetDuplicate() && !w.crashy.Load() {
+			// A version acknowledged once never names another state, not
+			// even after a crash lost memory-lane writes: the new owner
+			// continues above every version the old one can have issued.
+			if v := res.Msg.GetVersion(); !res.Msg.GetDuplicate() {
 				w.verMu.Lock()
 				dup := w.seen[p][v]
 				w.seen[p][v] = true
 				w.verMu.Unlock()
 				if dup {
-					return fmt.Errorf("profile %d: version %d acknowledged twice (a new owner read a stale snapshot)", p, v)
+					return fmt.Errorf("profile %d: version %d acknowledged twice", p, v)
+				}
+				for m := w.maxVersion[p].Load(); v > m && !w.maxVersion[p].CompareAndSwap(m, v); m = w.maxVersion[p].Load() {
 				}
 			}
 			return nil
@@ -131,6 +136,31 @@ func (w *writer) one(i int, key string) error {
 		time.Sleep(backoff) // the client's backoff between retries
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
+}
+
+// versionsAfter checks that every profile's version now is above every
+// version acknowledged before (maxBefore): versions never go backwards,
+// even for profiles whose unsaved memory-lane writes a crash lost.
+func (w *writer) versionsAfter(t *testing.T, c hearthv1connect.ProfileServiceClient, maxBefore []int64) {
+	t.Helper()
+	for p := range w.profiles {
+		res, err := c.Get(context.Background(), connect.NewRequest(&hearthv1.GetRequest{Profile: profileRef(p)}))
+		if err != nil {
+			t.Fatalf("profile %d: %v", p, err)
+		}
+		if v := res.Msg.GetVersion(); v <= maxBefore[p] {
+			t.Fatalf("profile %d is at version %d after the crash; version %d was acknowledged before it", p, v, maxBefore[p])
+		}
+	}
+}
+
+// maxVersions is the highest version acknowledged per profile so far.
+func (w *writer) maxVersions() []int64 {
+	out := make([]int64, w.profiles)
+	for i := range out {
+		out[i] = w.maxVersion[i].Load()
+	}
+	return out
 }
 
 func (w *writer) total() int64 {
