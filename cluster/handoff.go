@@ -12,22 +12,31 @@ import (
 )
 
 // handoffLoop passivates local profiles owned elsewhere after each change
-// of the routing view. It also looks every HandoffRecheck: a request routed
-// here by a node with an older view re-activates a profile this node no
-// longer owns, and no membership change would otherwise move it back.
+// of the routing view (looking at every loaded profile). Every
+// HandoffRecheck it also looks at the profiles activated since its last
+// look: one routed here just as the view changed may belong elsewhere, and
+// no later change would move it. An idle node with many resident profiles
+// thus does no periodic work per profile.
 func (r *Router) handoffLoop(passes <-chan struct{}) {
 	tick := r.cfg.Clock.NewTicker(r.cfg.HandoffRecheck)
 	defer tick.Stop()
 	for {
+		var keys []persistence.ProfileKey
 		select {
 		case _, ok := <-passes:
 			if !ok {
 				return
 			}
+			r.host.TakeSpawned() // all of them are looked at now
+			keys = r.host.Keys()
 		case <-tick.Chan():
+			var complete bool
+			if keys, complete = r.host.TakeSpawned(); !complete {
+				keys = r.host.Keys()
+			}
 		}
 		var moved []persistence.ProfileKey
-		for _, k := range r.host.Keys() {
+		for _, k := range keys {
 			if _, local := r.owner(k); !local {
 				moved = append(moved, k)
 			}

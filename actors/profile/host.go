@@ -46,6 +46,8 @@ type Host struct {
 	namespaces map[string]*activation.Namespace
 	unknownNS  *activation.Namespace // served when AllowUnknownNamespaces
 	draining   bool
+	// spawned lists the profiles activated since TakeSpawned last ran.
+	spawned []persistence.ProfileKey
 	// spawning is the shell being spawned, read by the shared producer
 	// (protoactor calls it inside Spawn, under mu): one Props for every
 	// activation instead of one each, kept for the actor's lifetime.
@@ -264,6 +266,9 @@ func (h *Host) entry(ctx context.Context, key persistence.ProfileKey, create boo
 			h.spawning = &shell{h: h, e: e, ns: ns, create: create}
 			e.pid = h.system.Root.Spawn(h.props)
 			h.spawning = nil
+			if len(h.spawned) < maxSpawnedTracked {
+				h.spawned = append(h.spawned, key)
+			}
 			h.mu.Unlock()
 			return e, nil
 		}
@@ -301,6 +306,19 @@ func (h *Host) Loaded() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.entries)
+}
+
+// maxSpawnedTracked bounds the profiles TakeSpawned remembers between
+// calls; past it the caller looks at every key (Keys).
+const maxSpawnedTracked = 4096
+
+// TakeSpawned returns the profiles activated since the last call, and
+// whether the list is complete (it stops growing at maxSpawnedTracked).
+func (h *Host) TakeSpawned() (keys []persistence.ProfileKey, complete bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys, h.spawned = h.spawned, nil
+	return keys, len(keys) < maxSpawnedTracked
 }
 
 // Keys lists the profiles with an activation on this node.
