@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/hearth-profiles/hearth/cluster/gateway"
@@ -15,7 +16,10 @@ import (
 // release the lease, close), so an operator or an orchestrator without
 // access to the node's process can take it out of the cluster without
 // losing a write. It answers 202 at once with the node id; the drain runs
-// after the answer. Asking again while it drains answers 202 again.
+// after the answer. Asking again while it drains answers 202 again. With
+// ?node=ID it drains only if it is that node incarnation, else it answers
+// 409 (a tool that found the address in the store's node list must not
+// stop another node that listens there now).
 //
 // Admin endpoints need a token: with an empty one they answer 403 (a node
 // on loopback may run without gateway.token, but nothing should be able to
@@ -36,6 +40,10 @@ func (n *Node) adminDrain(token string) http.Handler {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if want := r.URL.Query().Get("node"); want != "" && want != n.id {
+			http.Error(w, fmt.Sprintf("this is node %q, not %q: nothing drained", n.id, want), http.StatusConflict)
 			return
 		}
 		n.requestDrain()

@@ -38,8 +38,13 @@ func TestAdminDrainDrainsLikeSIGTERM(t *testing.T) {
 		{http.MethodPost, "", http.StatusUnauthorized},
 		{http.MethodPost, "wrong", http.StatusUnauthorized},
 		{http.MethodGet, "adm1n", http.StatusMethodNotAllowed},
+		{http.MethodPost + "?node=another", "adm1n", http.StatusConflict},
 	} {
-		req, _ := http.NewRequest(tc.method, base+AdminDrainPath, nil)
+		method, query, _ := strings.Cut(tc.method, "?")
+		if query != "" {
+			query = "?" + query
+		}
+		req, _ := http.NewRequest(method, base+AdminDrainPath+query, nil)
 		if tc.token != "" {
 			req.Header.Set("Authorization", "Bearer "+tc.token)
 		}
@@ -61,7 +66,7 @@ func TestAdminDrainDrainsLikeSIGTERM(t *testing.T) {
 		t.Fatalf("still ready after refused requests: %v %v", r, err)
 	}
 
-	code, body = postJSON(t, base+AdminDrainPath, "adm1n", "")
+	code, body = postJSON(t, base+AdminDrainPath+"?node="+n.ID(), "adm1n", "")
 	if code != http.StatusAccepted || body != `{"node":"`+n.ID()+`","draining":true}` {
 		t.Fatalf("drain: %d %s", code, body)
 	}
