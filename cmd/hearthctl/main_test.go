@@ -104,8 +104,11 @@ func (e *env) node() *cluster.Node {
 func (e *env) gatewayURL() string { return "http://" + e.node().Addr() }
 
 // client is the Go client on the first node's gateway.
-func (e *env) client() *client.Client {
-	return client.New(client.NewGateway(nil, e.gatewayURL(), testToken), client.Options{Timeout: 20 * time.Second})
+func (e *env) client() *client.Client { return clientAt(e.node().Addr()) }
+
+// clientAt is the Go client on the gateway at addr.
+func clientAt(addr string) *client.Client {
+	return client.New(client.NewGateway(nil, "http://"+addr, testToken), client.Options{Timeout: 20 * time.Second})
 }
 
 // store is e's database for the test's own checks.
