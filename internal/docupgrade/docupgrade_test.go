@@ -144,7 +144,7 @@ func TestDryRunNamesFailures(t *testing.T) {
 	}
 	for i, w := range want {
 		f := r.Failures[i]
-		if f.Profile != k(w.id) || f.Reason != w.reason || f.Seq != 1 || f.Error == "" {
+		if f.Profile != k(w.id).String() || f.Reason != w.reason || f.Seq != 1 || f.Error == "" {
 			t.Errorf("failure %d = %+v, want %s %s", i, f, w.id, w.reason)
 		}
 	}

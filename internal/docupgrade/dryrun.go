@@ -20,9 +20,9 @@ type Exporter interface {
 
 // Failure is a stored profile that would not load.
 type Failure struct {
-	Profile persistence.ProfileKey `json:"profile"`
-	Seq     int64                  `json:"seq"`
-	Schema  int64                  `json:"schema_version"`
+	Profile string `json:"profile"` // namespace/id
+	Seq     int64  `json:"seq"`
+	Schema  int64  `json:"schema_version"`
 	// Reason is one of unreadable (the stored envelope or document cannot
 	// be decoded), schema_too_new, migration_failed, not_object,
 	// too_large.
@@ -80,7 +80,7 @@ func DryRun(ctx context.Context, src Exporter, ns string, p Policy, o DryRunOpti
 		if err != nil {
 			r.Failed++
 			if len(r.Failures) < o.MaxFailures {
-				r.Failures = append(r.Failures, Failure{Profile: lp.Key, Seq: snap.Seq, Schema: snap.SchemaVersion,
+				r.Failures = append(r.Failures, Failure{Profile: lp.Key.String(), Seq: snap.Seq, Schema: snap.SchemaVersion,
 					Reason: reasonOf(err), Error: err.Error()})
 			}
 			return nil

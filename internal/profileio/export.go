@@ -20,9 +20,9 @@ type Source interface {
 // Unreadable is a stored profile whose snapshot could not be decoded; it
 // is left out of the export.
 type Unreadable struct {
-	Profile persistence.ProfileKey `json:"profile"`
-	Seq     int64                  `json:"seq"`
-	Error   string                 `json:"error"`
+	Profile string `json:"profile"` // namespace/id
+	Seq     int64  `json:"seq"`
+	Error   string `json:"error"`
 }
 
 // ExportStats counts what Export wrote.
@@ -62,7 +62,7 @@ func Export(ctx context.Context, src Source, namespaces []string, w io.Writer, p
 			}
 			doc, version, err := activation.DecodeStored(snap.Document)
 			if err != nil {
-				stats.Unreadable = append(stats.Unreadable, Unreadable{Profile: lp.Key, Seq: snap.Seq, Error: err.Error()})
+				stats.Unreadable = append(stats.Unreadable, Unreadable{Profile: lp.Key.String(), Seq: snap.Seq, Error: err.Error()})
 				return nil
 			}
 			users := lp.UserIDs
