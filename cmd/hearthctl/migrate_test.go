@@ -50,12 +50,13 @@ func (e *env) dbState() string {
 		e.t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var profiles, snapshots int64
+	var profiles, snapshots, nodes int64
 	if err := conn.QueryRow(context.Background(),
-		`SELECT (SELECT count(*) FROM hearth_profiles), (SELECT count(*) FROM hearth_snapshots)`).Scan(&profiles, &snapshots); err != nil {
+		`SELECT (SELECT count(*) FROM hearth_profiles), (SELECT count(*) FROM hearth_snapshots), (SELECT count(*) FROM hearth_nodes)`).
+		Scan(&profiles, &snapshots, &nodes); err != nil {
 		e.t.Fatal(err)
 	}
-	fmt.Fprintf(&b, "rows: %d profiles, %d snapshots\n", profiles, snapshots)
+	fmt.Fprintf(&b, "rows: %d profiles, %d snapshots, %d nodes\n", profiles, snapshots, nodes)
 	return b.String()
 }
 
