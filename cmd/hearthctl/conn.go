@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
 
 	"github.com/hearth-profiles/hearth/cluster/client"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
@@ -64,6 +66,17 @@ func withSessionParam(dbURL, name, value string) (string, error) {
 	return u.String(), nil
 }
 
+// namespacesOr returns given, sorted, or when it is empty every namespace
+// with live profiles.
+func (a *app) namespacesOr(ctx context.Context, given []string) ([]string, error) {
+	if len(given) == 0 {
+		return a.storedNamespaces(ctx)
+	}
+	out := slices.Clone(given)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
 // storedNamespaces lists the namespaces that have live profiles. The store
 // API has no such listing (persistence.ProfileLister works per namespace),
 // so it is one read-only query here.
@@ -86,6 +99,18 @@ func (a *app) storedNamespaces(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list namespaces: %w", err)
 	}
 	return out, nil
+}
+
+// onProfile is the RunE of a command whose first argument is NAMESPACE/ID:
+// run gets the profile, and all the arguments.
+func onProfile(run func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, argv []string) error {
+		ref, err := parseProfile(argv[0])
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), ref, argv)
+	}
 }
 
 // parseProfile reads NAMESPACE/ID.

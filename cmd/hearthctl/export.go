@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -41,12 +40,9 @@ reported (exit status 3). Profiles created but never saved are skipped.`,
 				return err
 			}
 			defer st.Close()
-			if len(namespaces) == 0 {
-				if namespaces, err = a.storedNamespaces(ctx); err != nil {
-					return err
-				}
+			if namespaces, err = a.namespacesOr(ctx, namespaces); err != nil {
+				return err
 			}
-			slices.Sort(namespaces)
 			w, commit, abort, err := a.output(out)
 			if err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -67,12 +66,9 @@ profile would fail.`,
 				return err
 			}
 			defer st.Close()
-			if len(namespaces) == 0 {
-				if namespaces, err = a.storedNamespaces(ctx); err != nil {
-					return err
-				}
+			if namespaces, err = a.namespacesOr(ctx, namespaces); err != nil {
+				return err
 			}
-			slices.Sort(namespaces)
 			bar := a.newProgress(-1, "checking", false)
 			reports := []docupgrade.Report{}
 			done, failed := 0, 0

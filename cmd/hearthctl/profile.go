@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,12 +38,8 @@ func (a *app) profileGet() *cobra.Command {
 		Use:   "get NAMESPACE/ID",
 		Short: "Print a profile's document (or the value at --path)",
 		Args:  args(1),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ref, err := parseProfile(argv[0])
-			if err != nil {
-				return err
-			}
-			res, err := a.client().Get(cmd.Context(), &hearthv1.GetRequest{Profile: ref, Path: path})
+		RunE: onProfile(func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error {
+			res, err := a.client().Get(ctx, &hearthv1.GetRequest{Profile: ref, Path: path})
 			if err != nil {
 				return fmt.Errorf("get %s: %w", refString(ref), err)
 			}
@@ -51,7 +48,7 @@ func (a *app) profileGet() *cobra.Command {
 				fmt.Fprintf(w, "# %s version %d\n", v.Profile, v.Version)
 				writeIndented(w, v.Value)
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&path, "path", "", "a JSON Pointer into the document (\"\" for all of it)")
 	return cmd
@@ -89,12 +86,8 @@ func (a *app) profileStatus() *cobra.Command {
 		Use:   "status NAMESPACE/ID",
 		Short: "Where a profile is loaded, who holds its session, what is saved",
 		Args:  args(1),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ref, err := parseProfile(argv[0])
-			if err != nil {
-				return err
-			}
-			st, err := a.client().Status(cmd.Context(), &hearthv1.StatusRequest{Profile: ref})
+		RunE: onProfile(func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error {
+			st, err := a.client().Status(ctx, &hearthv1.StatusRequest{Profile: ref})
 			if err != nil {
 				return fmt.Errorf("status of %s: %w", refString(ref), err)
 			}
@@ -116,7 +109,7 @@ func (a *app) profileStatus() *cobra.Command {
 				table(w, []any{"PROFILE", "LOADED", "NODE", "EPOCH", "SESSION", "VERSION", "SAVED SEQ", "DIRTY", "LAST SAVE", "SCHEMA", "USER IDS"},
 					[][]any{{s.Profile, s.Loaded, s.Node, s.Epoch, holder, s.Version, s.SavedSeq, s.Dirty, when(s.LastSave), s.SchemaVersion, s.UserIDs}})
 			})
-		},
+		}),
 	}
 }
 
@@ -140,12 +133,8 @@ func (a *app) profileHistory() *cobra.Command {
 		Use:   "history NAMESPACE/ID",
 		Short: "List a profile's retained snapshots, newest first",
 		Args:  args(1),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ref, err := parseProfile(argv[0])
-			if err != nil {
-				return err
-			}
-			res, err := a.client().ListVersions(cmd.Context(), &hearthv1.ListVersionsRequest{Profile: ref})
+		RunE: onProfile(func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error {
+			res, err := a.client().ListVersions(ctx, &hearthv1.ListVersionsRequest{Profile: ref})
 			if err != nil {
 				return fmt.Errorf("history of %s: %w", refString(ref), err)
 			}
@@ -160,7 +149,7 @@ func (a *app) profileHistory() *cobra.Command {
 				}
 				table(w, []any{"SEQ", "EPOCH", "SCHEMA", "BYTES", "SAVED AT"}, rows)
 			})
-		},
+		}),
 	}
 }
 
@@ -177,16 +166,12 @@ func (a *app) profileGetVersion() *cobra.Command {
 		Use:   "get-version NAMESPACE/ID SEQ",
 		Short: "Print one retained snapshot's document",
 		Args:  args(2),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ref, err := parseProfile(argv[0])
-			if err != nil {
-				return err
-			}
+		RunE: onProfile(func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error {
 			seq, err := parseSeq(argv[1])
 			if err != nil {
 				return err
 			}
-			res, err := a.client().GetVersion(cmd.Context(), &hearthv1.GetVersionRequest{Profile: ref, Seq: seq})
+			res, err := a.client().GetVersion(ctx, &hearthv1.GetVersionRequest{Profile: ref, Seq: seq})
 			if err != nil {
 				return fmt.Errorf("get version %d of %s: %w", seq, refString(ref), err)
 			}
@@ -199,7 +184,7 @@ func (a *app) profileGetVersion() *cobra.Command {
 				fmt.Fprintf(w, "# %s seq %d (version %d, saved %s)\n", out.Profile, out.Info.Seq, out.Info.Version, when(out.Info.SavedAt))
 				writeIndented(w, out.Document)
 			})
-		},
+		}),
 	}
 }
 
@@ -223,16 +208,12 @@ func (a *app) profileRestore() *cobra.Command {
 		Use:   "restore NAMESPACE/ID SEQ",
 		Short: "Make a retained snapshot the current document (a new version, saved durably)",
 		Args:  args(2),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ref, err := parseProfile(argv[0])
-			if err != nil {
-				return err
-			}
+		RunE: onProfile(func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error {
 			seq, err := parseSeq(argv[1])
 			if err != nil {
 				return err
 			}
-			res, err := a.client().Restore(cmd.Context(), &hearthv1.RestoreRequest{Profile: ref, Seq: seq, SessionToken: token, Force: force})
+			res, err := a.client().Restore(ctx, &hearthv1.RestoreRequest{Profile: ref, Seq: seq, SessionToken: token, Force: force})
 			if err != nil {
 				return heldRefusal(err, "restore", ref)
 			}
@@ -245,7 +226,7 @@ func (a *app) profileRestore() *cobra.Command {
 			return a.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "restored %s to seq %d: now version %d, saved as seq %d\n", out.Profile, seq, out.Version, out.SavedSeq)
 			})
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "restore even though a session holds the profile")
 	cmd.Flags().StringVar(&token, "session-token", "", "the holding session's token")
@@ -261,12 +242,8 @@ func (a *app) profileDelete() *cobra.Command {
 		Use:   "delete NAMESPACE/ID",
 		Short: "Erase a profile, its history, purchases and user ids",
 		Args:  args(1),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ref, err := parseProfile(argv[0])
-			if err != nil {
-				return err
-			}
-			if _, err := a.client().Delete(cmd.Context(), &hearthv1.DeleteRequest{Profile: ref, SessionToken: token, Force: force}); err != nil {
+		RunE: onProfile(func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error {
+			if _, err := a.client().Delete(ctx, &hearthv1.DeleteRequest{Profile: ref, SessionToken: token, Force: force}); err != nil {
 				return heldRefusal(err, "delete", ref)
 			}
 			out := struct {
@@ -274,7 +251,7 @@ func (a *app) profileDelete() *cobra.Command {
 				Deleted bool   `json:"deleted"`
 			}{refString(ref), true}
 			return a.emit(out, func(w io.Writer) { fmt.Fprintf(w, "deleted %s\n", out.Profile) })
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "delete even though a session holds the profile")
 	cmd.Flags().StringVar(&token, "session-token", "", "the holding session's token")

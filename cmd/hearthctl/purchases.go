@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -29,16 +30,12 @@ func (a *app) purchasesCommand() *cobra.Command {
 		Use:   "list NAMESPACE/ID",
 		Short: "List every purchase granted to a profile, oldest first",
 		Args:  args(1),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ref, err := parseProfile(argv[0])
-			if err != nil {
-				return err
-			}
+		RunE: onProfile(func(ctx context.Context, ref *hearthv1.ProfileRef, argv []string) error {
 			c := a.client()
 			out := []purchase{}
 			token := ""
 			for {
-				res, err := c.ListPurchases(cmd.Context(), &hearthv1.ListPurchasesRequest{Profile: ref, PageToken: token, Limit: page})
+				res, err := c.ListPurchases(ctx, &hearthv1.ListPurchasesRequest{Profile: ref, PageToken: token, Limit: page})
 				if err != nil {
 					return fmt.Errorf("purchases of %s: %w", refString(ref), err)
 				}
@@ -57,7 +54,7 @@ func (a *app) purchasesCommand() *cobra.Command {
 				}
 				table(w, []any{"RECEIPT", "PRODUCT", "VERSION", "GRANTED AT", "METADATA"}, rows)
 			})
-		},
+		}),
 	}
 	list.Flags().Uint32Var(&page, "page-size", 0, "purchases per request (0: the node's default, 100; at most 1000)")
 	cmd.AddCommand(list)
