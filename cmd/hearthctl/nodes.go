@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -108,6 +110,7 @@ func (a *app) nodesCommand() *cobra.Command {
 			for _, m := range byNode {
 				out.Unmatched = append(out.Unmatched, m)
 			}
+			slices.SortFunc(out.Unmatched, func(x, y consulMember) int { return strings.Compare(x.ID, y.ID) })
 			return a.emit(out, func(w io.Writer) {
 				rows := make([][]any, 0, len(out.Nodes))
 				for _, n := range out.Nodes {

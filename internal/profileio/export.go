@@ -47,7 +47,7 @@ func Export(ctx context.Context, src Source, namespaces []string, w io.Writer, p
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	stats := ExportStats{Namespaces: namespaces, Unreadable: []Unreadable{}}
+	stats := ExportStats{Namespaces: append([]string{}, namespaces...), Unreadable: []Unreadable{}}
 	read := 0
 	for _, ns := range namespaces {
 		err := src.Export(ctx, ns, func(lp persistence.ListedProfile) error {
