@@ -54,6 +54,9 @@ type Node struct {
 	ln      net.Listener
 	ready   atomic.Bool
 	served  chan error
+	// drainRequested is closed by the admin drain endpoint (admin.go).
+	drainRequested chan struct{}
+	drainOnce      sync.Once
 	// maxBody caps request bodies at the gateway and requests forwarded
 	// to other nodes (wirelimits.go).
 	maxBody int
@@ -82,7 +85,8 @@ func Start(ctx context.Context, cfg config.Config, open StoreOpener, log *slog.L
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, clock: clockwork.NewRealClock(), log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1)}
+	n := &Node{cfg: cfg, clock: clockwork.NewRealClock(), log: log, reg: prometheus.NewRegistry(), served: make(chan error, 1),
+		drainRequested: make(chan struct{})}
 	for _, o := range opts {
 		o(n)
 	}
@@ -226,6 +230,7 @@ func (n *Node) mux() (http.Handler, error) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
+	mux.Handle(AdminDrainPath, n.adminDrain(n.cfg.Gateway.Token))
 	if n.cfg.Pprof {
 		pp := http.NewServeMux()
 		pp.HandleFunc("/debug/pprof/", pprof.Index)
@@ -245,6 +250,8 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		n.log.Info("shutting down: draining")
+	case <-n.drainRequested:
+		n.log.Info("shutting down: draining (admin request)")
 	case <-n.lease.lost:
 		cause = errors.New("node lease lost: another node may own this node's profiles")
 		n.log.Error("lease lost; draining what can still be saved")
