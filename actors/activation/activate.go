@@ -188,21 +188,13 @@ func (m *Machine) load(now time.Time, acq persistence.Acquired) error {
 		}
 	}
 	m.version = rebaseVersion(m.version, acq)
-	migrated, newSchema, err := m.ns.Migrations.Migrate(doc, schema)
+	up, err := Upgrade(m.ns.Migrations, m.ns.Template, doc, schema)
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", m.key, err)
 	}
-	reconciled, changed := document.Reconcile(migrated, m.ns.Template)
-	if reconciled == nil {
-		reconciled = map[string]any{}
-	}
-	encoded, err := document.Encode(reconciled)
-	if err != nil {
-		return errorf(codeUnavailable, "profile %s: %v", m.key, err)
-	}
-	m.doc, m.docBytes, m.schema = reconciled, encoded, newSchema
-	m.sizeBound = int64(len(encoded))
-	if changed || newSchema != schema {
+	m.doc, m.docBytes, m.schema = up.Doc, up.Encoded, up.Schema
+	m.sizeBound = int64(len(up.Encoded))
+	if up.Reconciled || up.Migrated {
 		m.version++
 	}
 	return nil

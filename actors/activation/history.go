@@ -65,19 +65,13 @@ func (m *Machine) restore(now time.Time, r Request, msg *hearthv1.RestoreRequest
 		m.replyError(r, errorf(codeUnavailable, "version %d holds a bad document: %v", snap.Seq, err))
 		return
 	}
-	migrated, schema, err := m.ns.Migrations.Migrate(doc, snap.SchemaVersion)
+	up, err := Upgrade(m.ns.Migrations, m.ns.Template, doc, snap.SchemaVersion)
 	if err != nil {
 		m.replyError(r, err)
 		return
 	}
-	restored, _ := document.Reconcile(migrated, m.ns.Template)
-	encoded, err := document.Encode(restored)
-	if err != nil {
-		m.replyError(r, err)
-		return
-	}
-	m.doc, m.docBytes, m.schema = restored, encoded, schema
-	m.sizeBound = int64(len(encoded))
+	m.doc, m.docBytes, m.schema = up.Doc, up.Encoded, up.Schema
+	m.sizeBound = int64(len(up.Encoded))
 	m.version++
 	m.changed(now)
 	m.publish(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_RESTORED, SessionId: m.holderFor(msg.GetSessionToken())})

@@ -5,10 +5,9 @@
 // over stored profiles, and the importer brings imported documents to the
 // node's schema with it.
 //
-// It mirrors the load step of actors/activation (Machine.load, unexported
-// there): the same calls to migration.Plan.Migrate, document.Reconcile and
-// document.Encode, in the same order, so a profile that passes here loads on
-// a node with the same configuration.
+// The upgrade itself is actors/activation.Upgrade, the very step a node's
+// activation runs on load, so a profile that passes here loads on a node
+// with the same configuration.
 package docupgrade
 
 import (
@@ -75,20 +74,12 @@ func Upgrade(p Policy, doc any, from int64) (Result, error) {
 			return Result{}, fmt.Errorf("%w, not %s", ErrNotObject, document.TypeName(doc))
 		}
 	}
-	migrated, schema, err := p.Migrations.Migrate(doc, from)
+	up, err := activation.Upgrade(p.Migrations, p.Template, doc, from)
 	if err != nil {
 		return Result{}, err
 	}
-	reconciled, changed := document.Reconcile(migrated, p.Template)
-	if reconciled == nil {
-		reconciled = map[string]any{}
+	if p.MaxDocumentBytes > 0 && len(up.Encoded) > p.MaxDocumentBytes {
+		return Result{}, fmt.Errorf("%w: %d bytes after the upgrade, limit %d", ErrTooLarge, len(up.Encoded), p.MaxDocumentBytes)
 	}
-	encoded, err := document.Encode(reconciled)
-	if err != nil {
-		return Result{}, err
-	}
-	if p.MaxDocumentBytes > 0 && len(encoded) > p.MaxDocumentBytes {
-		return Result{}, fmt.Errorf("%w: %d bytes after the upgrade, limit %d", ErrTooLarge, len(encoded), p.MaxDocumentBytes)
-	}
-	return Result{Document: encoded, Schema: schema, Migrated: schema != from, Reconciled: changed}, nil
+	return Result{Document: up.Encoded, Schema: up.Schema, Migrated: up.Migrated, Reconciled: up.Reconciled}, nil
 }
