@@ -372,3 +372,54 @@ func TestTwoServersOnTwoNodes(t *testing.T) {
 	t.Logf("request stats: %s; BindToClose seconds: %s", res.Stats, res.Close)
 	verifyLedger(t, c.Nodes[0].URL(), res.Ledger)
 }
+
+// TestRequestBudget100Players: two simulated servers with 100 players
+// each join, play, buy (receipts delivered twice), hop and leave over about
+// 70 s of real time, with the module's default settings; then both shut
+// down with players still in. Each server stays under 400 requests in any
+// 60 s (Roblox allows 500), BindToClose finishes within 30 s, and every
+// acknowledged effect is stored once.
+func TestRequestBudget100Players(t *testing.T) {
+	c := startCluster(t, 2)
+	var res struct {
+		checked
+		Ledger  map[string]expected `json:"ledger"`
+		Servers map[string]struct {
+			Requests         int             `json:"requests"`
+			MaxPerMinute     int             `json:"maxPerMinute"`
+			PerMinuteAverage float64         `json:"perMinuteAverage"`
+			Methods          json.RawMessage `json:"methods"`
+			Batches          int             `json:"batches"`
+			BatchItems       int             `json:"batchItems"`
+			OverLimit        int             `json:"overLimit"`
+			CloseSeconds     float64         `json:"closeSeconds"`
+			PlayersAtClose   int             `json:"playersAtClose"`
+		} `json:"servers"`
+		Seconds float64 `json:"seconds"`
+		JoinP50 float64 `json:"joinP50"`
+		JoinP99 float64 `json:"joinP99"`
+		BuyP50  float64 `json:"buyP50"`
+		BuyP99  float64 `json:"buyP99"`
+		Joins   int     `json:"joins"`
+	}
+	runScenario(t, "budget", c.URLs(), 5*time.Minute, &res)
+	res.verify(t, "budget")
+	for name, s := range res.Servers {
+		t.Logf("%s: %d requests in %.0f s (%.0f/min on average), busiest 60 s: %d; by method %s; %d batches carrying %d items; BindToClose %.2f s with %d players in",
+			name, s.Requests, res.Seconds, s.PerMinuteAverage, s.MaxPerMinute, s.Methods, s.Batches, s.BatchItems, s.CloseSeconds, s.PlayersAtClose)
+		if s.MaxPerMinute >= 400 {
+			t.Errorf("%s sent %d requests in its busiest minute; the budget is 400", name, s.MaxPerMinute)
+		}
+		if s.OverLimit > 0 {
+			t.Errorf("%s went past Roblox's 500 a minute %d times", name, s.OverLimit)
+		}
+		if s.CloseSeconds >= 30 {
+			t.Errorf("%s: BindToClose took %.1f s", name, s.CloseSeconds)
+		}
+	}
+	if res.Joins < 200 {
+		t.Errorf("only %d of 200+ joins completed", res.Joins)
+	}
+	t.Logf("joins: p50 %.2f s, p99 %.2f s; purchases: p50 %.2f s, p99 %.2f s", res.JoinP50, res.JoinP99, res.BuyP50, res.BuyP99)
+	verifyLedger(t, c.Nodes[0].URL(), res.Ledger)
+}
