@@ -421,5 +421,24 @@ func TestRequestBudget100Players(t *testing.T) {
 		t.Errorf("only %d of 200+ joins completed", res.Joins)
 	}
 	t.Logf("joins: p50 %.2f s, p99 %.2f s; purchases: p50 %.2f s, p99 %.2f s", res.JoinP50, res.JoinP99, res.BuyP50, res.BuyP99)
+	// The budget is kept by batching, not by the module's rate limiter
+	// holding calls back: that would show as slow joins and purchases.
+	if res.JoinP99 > 5 || res.BuyP99 > 5 {
+		t.Errorf("joins p99 %.2f s, purchases p99 %.2f s: calls wait too long (over 5 s)", res.JoinP99, res.BuyP99)
+	}
 	verifyLedger(t, c.Nodes[0].URL(), res.Ledger)
+}
+
+// TestScenarioFromEnv runs any scenario (HEARTH_ROBLOX_SCENARIO=name, from
+// test/scenario_<name>.luau) against a fresh two-node cluster: for
+// developing scenarios. Skipped unless the variable is set.
+func TestScenarioFromEnv(t *testing.T) {
+	name := os.Getenv("HEARTH_ROBLOX_SCENARIO")
+	if name == "" {
+		t.Skip("set HEARTH_ROBLOX_SCENARIO=<name> to run test/scenario_<name>.luau on a two-node cluster")
+	}
+	c := startCluster(t, 2)
+	var res json.RawMessage
+	runScenario(t, name, c.URLs(), 10*time.Minute, &res)
+	t.Logf("result: %s", res)
 }
