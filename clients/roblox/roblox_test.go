@@ -219,7 +219,7 @@ type expected struct {
 }
 
 // api calls one method of the gateway's JSON API.
-func api(t *testing.T, base, method string, req, res any) int {
+func api(t testing.TB, base, method string, req, res any) int {
 	t.Helper()
 	body, err := json.Marshal(req)
 	if err != nil {
