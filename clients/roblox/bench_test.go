@@ -22,7 +22,7 @@ func BenchmarkBatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := nodetest.Start(b, 1, nodetest.Options{DatabaseURL: pg.NewDatabase(b), Binary: bin, Token: testToken})
+	c := nodetest.Start(b, 1, nodetest.Options{DatabaseURL: pg.NewDatabase(b), Binary: bin, Token: testToken, Env: nodeEnv})
 	base := c.Nodes[0].URL()
 	const n = 100
 	type ref = map[string]string

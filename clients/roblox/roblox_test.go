@@ -36,7 +36,13 @@ var (
 	pg     *pgtest.Server
 )
 
+// nodeBinary builds cmd/node once per test binary, unless
+// HEARTH_ROBLOX_NODE_BIN names one (to run the module against another
+// build of the node).
 var nodeBinary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("HEARTH_ROBLOX_NODE_BIN"); bin != "" {
+		return bin, nil
+	}
 	dir, err := os.MkdirTemp("", "hearth-roblox-node")
 	if err != nil {
 		return "", err
@@ -62,6 +68,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// nodeEnv are the nodes' settings for these tests: leases far longer than
+// nodetest's 3 s, because these tests do not kill nodes, and a node that
+// misses its renewals on a loaded machine (go test runs other packages'
+// process tests at the same time) drains and exits.
+var nodeEnv = []string{"HEARTH_LEASE__TTL=15s", "HEARTH_LEASE__RENEW=3s"}
+
 // startCluster starts n real nodes on a fresh database.
 func startCluster(t *testing.T, n int, env ...string) *nodetest.Cluster {
 	t.Helper()
@@ -74,7 +86,7 @@ func startCluster(t *testing.T, n int, env ...string) *nodetest.Cluster {
 		ConsulAddr:  consul.HTTPAddr(),
 		Binary:      bin,
 		Token:       testToken,
-		Env:         env,
+		Env:         append(append([]string(nil), nodeEnv...), env...),
 	})
 }
 
@@ -445,4 +457,26 @@ func TestScenarioFromEnv(t *testing.T) {
 	var res json.RawMessage
 	runScenario(t, name, c.URLs(), 10*time.Minute, &res)
 	t.Logf("result: %s", res)
+}
+
+// TestSessionLapse: a server that loses its network for longer than the
+// session TTL learns, once it is back, that its session lapsed
+// (OnSessionEnd, the player kicked, the unacknowledged change dropped), and
+// another server then loads the profile without stealing it.
+func TestSessionLapse(t *testing.T) {
+	bin, err := nodeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nodetest.Start(t, 1, nodetest.Options{
+		DatabaseURL: pg.NewDatabase(t), Binary: bin, Token: testToken,
+		Env: append([]string{"HEARTH_PROFILES__SESSION_TTL=3s"}, nodeEnv...),
+	})
+	var res struct {
+		checked
+		Ledger map[string]expected `json:"ledger"`
+	}
+	runScenario(t, "lapse", c.URLs(), 3*time.Minute, &res)
+	res.verify(t, "lapse")
+	verifyLedger(t, c.Nodes[0].URL(), res.Ledger)
 }
