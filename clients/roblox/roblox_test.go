@@ -403,6 +403,8 @@ func TestRequestBudget100Players(t *testing.T) {
 			Methods          json.RawMessage `json:"methods"`
 			Batches          int             `json:"batches"`
 			BatchItems       int             `json:"batchItems"`
+			HeldBack         int             `json:"heldBack"`
+			HeldSeconds      float64         `json:"heldSeconds"`
 			OverLimit        int             `json:"overLimit"`
 			CloseSeconds     float64         `json:"closeSeconds"`
 			PlayersAtClose   int             `json:"playersAtClose"`
@@ -420,8 +422,14 @@ func TestRequestBudget100Players(t *testing.T) {
 	runScenario(t, "budget", c.URLs(), 5*time.Minute, &res)
 	res.verify(t, "budget")
 	for name, s := range res.Servers {
-		t.Logf("%s: %d requests in %.0f s (%.0f/min on average), busiest 60 s: %d; by method %s; %d batches carrying %d items; BindToClose %.2f s with %d players in",
-			name, s.Requests, res.Seconds, s.PerMinuteAverage, s.MaxPerMinute, s.Methods, s.Batches, s.BatchItems, s.CloseSeconds, s.PlayersAtClose)
+		t.Logf("%s: %d requests in %.0f s (%.0f/min on average), busiest 60 s: %d; by method %s; %d batches carrying %d items; %d requests held back by the module's budget (%.1f s in all); BindToClose %.2f s with %d players in",
+			name, s.Requests, res.Seconds, s.PerMinuteAverage, s.MaxPerMinute, s.Methods, s.Batches, s.BatchItems, s.HeldBack, s.HeldSeconds, s.CloseSeconds, s.PlayersAtClose)
+		// The budget is kept by batching, not by the module's own rate
+		// limit holding calls back (which would make joins and purchases
+		// wait): few requests may find its bucket empty.
+		if s.HeldBack*10 > s.Requests {
+			t.Errorf("%s: %d of %d requests waited for the module's budget: calls are not batched enough", name, s.HeldBack, s.Requests)
+		}
 		if s.MaxPerMinute >= 400 {
 			t.Errorf("%s sent %d requests in its busiest minute; the budget is 400", name, s.MaxPerMinute)
 		}
@@ -437,11 +445,7 @@ func TestRequestBudget100Players(t *testing.T) {
 	}
 	t.Logf("joins: p50 %.2f s, p99 %.2f s; hops (join while the old server releases): p50 %.2f s, max %.2f s (%d); purchases: p50 %.2f s, p99 %.2f s",
 		res.JoinP50, res.JoinP99, res.HopP50, res.HopMax, res.Hops, res.BuyP50, res.BuyP99)
-	// The budget is kept by batching, not by the module's rate limiter
-	// holding calls back: that would show as slow joins and purchases.
-	if res.JoinP99 > 5 || res.BuyP99 > 5 {
-		t.Errorf("joins p99 %.2f s, purchases p99 %.2f s: calls wait too long (over 5 s)", res.JoinP99, res.BuyP99)
-	}
+
 	verifyLedger(t, c.Nodes[0].URL(), res.Ledger)
 }
 
