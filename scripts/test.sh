@@ -45,6 +45,17 @@ if [[ -z "${HEARTH_TEST_CONSUL_ADDR:-}" && -z "${HEARTH_CONSUL_BIN:-}" ]]; then
 	echo "Consul ready in $((SECONDS - began))s: $HEARTH_CONSUL_BIN" >&2
 fi
 
+# The Roblox module's strict type check needs luau-analyze, built from
+# ../shared/tools into ~/.cache/hearth once (about 6 minutes on two cores):
+# build it up front, like Consul, rather than inside a test binary. Without
+# ../shared (a fresh clone) the test says it skips; CI always has it.
+if [[ -z "${HEARTH_LUAU_ANALYZE:-}" && -f ../shared/tools/luau-0.735.tar.gz ]]; then
+	step "Building luau-analyze: clients/roblox/build-luau-analyze.sh"
+	HEARTH_LUAU_ANALYZE="$(bash clients/roblox/build-luau-analyze.sh)"
+	export HEARTH_LUAU_ANALYZE
+	echo "luau-analyze ready: $HEARTH_LUAU_ANALYZE" >&2
+fi
+
 step "go vet ./..."
 go vet ./...
 
