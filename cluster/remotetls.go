@@ -118,9 +118,12 @@ func (c *remoteTLS) Clone() credentials.TransportCredentials {
 func (c *remoteTLS) OverrideServerName(string) error { return nil }
 
 // probe is a suspect probe (RouterConfig.Probe) for a TLS remote: the
-// member answers when a handshake with it succeeds, not merely a TCP
-// connection (which would also clear a member whose certificate the node
-// cannot accept).
+// member answers when it accepts a TLS connection from this side and
+// speaks gRPC's HTTP/2 on it, not merely when it accepts a TCP connection
+// (which would also clear a member that refuses this side's certificate).
+// In TLS 1.3 the client's handshake ends before the server has checked
+// the client's certificate, so the probe waits for the server's first
+// bytes (its HTTP/2 settings), which a refusing server never sends.
 func (c *remoteTLS) probe(ctx context.Context, address string) error {
 	cfg, err := c.src.ClientConfig(c.serverName)
 	if err != nil {
@@ -132,7 +135,12 @@ func (c *remoteTLS) probe(ctx context.Context, address string) error {
 	if err != nil {
 		return err
 	}
-	return conn.Close()
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetReadDeadline(deadline)
+	}
+	_, err = conn.Read(make([]byte, 1))
+	return err
 }
 
 // refusalLog logs refused handshakes on the cluster port, at most one line
