@@ -73,7 +73,7 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 		cfg.Clock = clockwork.NewRealClock()
 	}
 	if !cfg.TLS.Enabled() && !config.IsLoopback(cfg.Host) {
-		return nil, fmt.Errorf("%w: a cluster client listening on %q, beyond loopback, needs mutual TLS (ClientConfig.TLS): anyone reaching its port could answer its requests", config.ErrInvalid, cfg.Host)
+		return nil, fmt.Errorf("%w: a cluster client listening on %q, beyond loopback, needs mutual TLS (ClientConfig.TLS): anyone reaching its port could send it forged answers", config.ErrInvalid, cfg.Host)
 	}
 	rt, err := loadRemoteTLS(cfg.TLS, cfg.Clock, cfg.Logger, nil)
 	if err != nil {

@@ -30,7 +30,7 @@ type Member struct {
 }
 
 // ConsulAccess is how a node or cluster client authenticates to Consul and
-// encrypts its traffic there (docs/OPERATIONS.md, "Consul").
+// encrypts its traffic there (docs/OPERATIONS.md, "Consul ACLs and TLS").
 type ConsulAccess struct {
 	// Token is the ACL token, or TokenFile a file holding it (read once,
 	// at start). The token needs service:write on the service and
