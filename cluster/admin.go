@@ -21,9 +21,10 @@ import (
 // 409 (a tool that found the address in the store's node list must not
 // stop another node that listens there now).
 //
-// Admin endpoints need a token: with an empty one they answer 403 (a node
-// on loopback may run without gateway.token, but nothing should be able to
-// stop it just by reaching its port).
+// Admin endpoints need a token of the admin scope: on a gateway without
+// tokens they answer 403 (a node on loopback may run without any, but
+// nothing should be able to stop it just by reaching its port); a token of
+// a lower scope is refused as any request of too low a scope is.
 
 // AdminDrainPath is where the drain endpoint is served.
 const AdminDrainPath = "/admin/drain"
@@ -34,8 +35,9 @@ type DrainStarted struct {
 	Draining bool   `json:"draining"`
 }
 
-// adminDrain serves AdminDrainPath, requiring token.
-func (n *Node) adminDrain(token string) http.Handler {
+// adminDrain serves AdminDrainPath to callers auth finds with the admin
+// scope.
+func (n *Node) adminDrain(auth *gateway.Auth) http.Handler {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -51,12 +53,12 @@ func (n *Node) adminDrain(token string) http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 		_ = json.NewEncoder(w).Encode(DrainStarted{Node: n.id, Draining: true})
 	})
-	if token == "" {
+	if auth.Open() {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, "admin endpoints are disabled: the node has no gateway.token", http.StatusForbidden)
+			http.Error(w, "admin endpoints are disabled: the node has no gateway token", http.StatusForbidden)
 		})
 	}
-	return gateway.RequireToken(token, h)
+	return auth.Require(gateway.ScopeAdmin, h)
 }
 
 // requestDrain wakes Run as a signal would. Only the first call counts.

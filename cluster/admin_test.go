@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hearth-profiles/hearth/config"
 )
 
 // TestAdminDrainDrainsLikeSIGTERM: POST /admin/drain with the token makes
@@ -17,6 +19,7 @@ func TestAdminDrainDrainsLikeSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	cfg := embeddedConfig(t, dir)
 	cfg.Gateway.Token = "adm1n"
+	cfg.Gateway.Tokens = []config.GatewayToken{{Name: "game-servers", Scope: "game", Secret: "g4me"}}
 	cfg.Profiles.AutosaveInterval = time.Hour
 	n := startNode(t, cfg)
 	ran := make(chan error, 1)
@@ -37,6 +40,7 @@ func TestAdminDrainDrainsLikeSIGTERM(t *testing.T) {
 	}{
 		{http.MethodPost, "", http.StatusUnauthorized},
 		{http.MethodPost, "wrong", http.StatusUnauthorized},
+		{http.MethodPost, "g4me", http.StatusForbidden}, // a game server's token may not stop a node
 		{http.MethodGet, "adm1n", http.StatusMethodNotAllowed},
 		{http.MethodPost + "?node=another", "adm1n", http.StatusConflict},
 	} {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hearth-profiles/hearth/cluster/gateway"
+	"github.com/hearth-profiles/hearth/config"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 )
 
@@ -28,7 +29,17 @@ type ClientConn struct {
 // ClientConfig configures a ClientConn.
 type ClientConfig struct {
 	ConsulAddress string
-	Service       string // the nodes' consul.service
+	// ConsulAccess is the ACL token and TLS for Consul (as the nodes'
+	// consul.* settings).
+	ConsulAccess ConsulAccess
+	Service      string // the nodes' consul.service
+	// TLS is mutual TLS on the actor remote, as the nodes' cluster.tls:
+	// the client's certificate must come from the nodes' CA, and it
+	// serves it too (nodes dial the client to answer), so it needs both
+	// extended key usages and a name the nodes check (the host they dial,
+	// AdvertisedHost, or the shared ServerName). Without TLS, Host must be
+	// loopback.
+	TLS config.TLSConfig
 	// Host the client's actor remote listens on (answers come back to it);
 	// AdvertisedHost is what nodes dial, if different.
 	Host           string
@@ -61,6 +72,13 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
+	if !cfg.TLS.Enabled() && !config.IsLoopback(cfg.Host) {
+		return nil, fmt.Errorf("%w: a cluster client listening on %q, beyond loopback, needs mutual TLS (ClientConfig.TLS): anyone reaching its port could send it forged answers", config.ErrInvalid, cfg.Host)
+	}
+	rt, err := loadRemoteTLS(cfg.TLS, cfg.Clock, cfg.Logger, nil)
+	if err != nil {
+		return nil, err
+	}
 	c = &ClientConn{system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("lib", "protoactor")
 	}))}
@@ -75,7 +93,8 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = gateway.DefaultMaxBodyBytes
 	}
-	opts := remoteLimitOptions(cfg.MaxRequestBytes)
+	tlsServer, tlsDial := rt.options()
+	opts := append(remoteLimitOptions(cfg.MaxRequestBytes, tlsServer...), tlsDial...)
 	installWireLimits(c.system, cfg.MaxRequestBytes)
 	if cfg.AdvertisedHost != "" {
 		opts = append(opts, remote.WithAdvertisedHost(cfg.AdvertisedHost))
@@ -84,9 +103,14 @@ func DialCluster(ctx context.Context, cfg ClientConfig) (c *ClientConn, err erro
 	rc.MaxRetryCount = remoteConnectAttempts
 	c.remote = remote.NewRemote(c.system, rc)
 	c.remote.Start()
-	c.router = NewRouter(RouterConfig{System: c.system, Clock: cfg.Clock, Logger: cfg.Logger})
+	rcfg := RouterConfig{System: c.system, Clock: cfg.Clock, Logger: cfg.Logger}
+	if rt != nil {
+		rcfg.Probe = rt.probe
+	}
+	c.router = NewRouter(rcfg)
 	c.members, err = StartMembership(ctx, MembershipConfig{
 		ConsulAddress: cfg.ConsulAddress,
+		Access:        cfg.ConsulAccess,
 		Service:       cfg.Service,
 		WatchOnly:     true,
 		TTL:           cfg.CheckTTL,

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/hearth-profiles/hearth/config"
 )
 
 // Member is one node as the cluster sees it.
@@ -27,9 +29,43 @@ type Member struct {
 	Address string
 }
 
+// ConsulAccess is how a node or cluster client authenticates to Consul and
+// encrypts its traffic there (docs/OPERATIONS.md, "Consul ACLs and TLS").
+type ConsulAccess struct {
+	// Token is the ACL token, or TokenFile a file holding it (read once,
+	// at start). The token needs service:write on the service and
+	// node:read / service:read to list the members; a cluster client only
+	// the reads.
+	Token, TokenFile string
+	// Scheme is "http" (default) or "https".
+	Scheme string
+	// TLS: CAFile verifies the agent (empty: system roots), CertFile and
+	// KeyFile are a client certificate, ServerName the name checked.
+	TLS config.TLSConfig
+}
+
+// apiConfig is the Consul client configuration for address. Consul's
+// environment variables (CONSUL_HTTP_TOKEN, ...) fill what is not set, as
+// the consul CLI does.
+func (a ConsulAccess) apiConfig(address string) *api.Config {
+	return &api.Config{
+		Address:   address,
+		Scheme:    a.Scheme,
+		Token:     a.Token,
+		TokenFile: a.TokenFile,
+		TLSConfig: api.TLSConfig{
+			Address:  a.TLS.ServerName,
+			CAFile:   a.TLS.CAFile,
+			CertFile: a.TLS.CertFile,
+			KeyFile:  a.TLS.KeyFile,
+		},
+	}
+}
+
 // MembershipConfig configures a Membership.
 type MembershipConfig struct {
 	ConsulAddress string
+	Access        ConsulAccess
 	Service       string
 	NodeID        string
 	Address       string // this node's actor remote address
@@ -105,7 +141,7 @@ func StartMembership(ctx context.Context, cfg MembershipConfig) (*Membership, er
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	client, err := api.NewClient(&api.Config{Address: cfg.ConsulAddress})
+	client, err := api.NewClient(cfg.Access.apiConfig(cfg.ConsulAddress))
 	if err != nil {
 		return nil, fmt.Errorf("consul client: %w", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/hearth-profiles/hearth/actors/groupcommit"
 	"github.com/hearth-profiles/hearth/actors/profile"
 	"github.com/hearth-profiles/hearth/cluster/gateway"
+	"github.com/hearth-profiles/hearth/cluster/tlsfiles"
 	"github.com/hearth-profiles/hearth/config"
 	"github.com/hearth-profiles/hearth/persistence"
 )
@@ -52,8 +53,12 @@ type Node struct {
 	members *Membership
 	server  *http.Server
 	ln      net.Listener
-	ready   atomic.Bool
-	served  chan error
+	// gatewayTLS serves the gateway's certificate (nil: plaintext);
+	// remoteTLS is the cluster port's mutual TLS (nil: plaintext).
+	gatewayTLS *tlsfiles.Source
+	remoteTLS  *remoteTLS
+	ready      atomic.Bool
+	served     chan error
 	// drainRequested is closed by the admin drain endpoint (admin.go).
 	drainRequested chan struct{}
 	drainOnce      sync.Once
@@ -97,6 +102,9 @@ func Start(ctx context.Context, cfg config.Config, open StoreOpener, log *slog.L
 		n.id = defaultNodeID()
 	}
 	n.log = log.With("node", n.id)
+	if err := n.loadTLS(); err != nil {
+		return nil, err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
 	if err != nil {
@@ -183,13 +191,10 @@ func Start(ctx context.Context, cfg config.Config, open StoreOpener, log *slog.L
 		ReadTimeout:       cfg.Gateway.ReadTimeout,
 		IdleTimeout:       cfg.Gateway.IdleTimeout,
 	}
-	// Unencrypted HTTP/2 (h2c) serves gRPC clients; HTTP/1.1 serves JSON.
-	n.server.Protocols = new(http.Protocols)
-	n.server.Protocols.SetHTTP1(true)
-	n.server.Protocols.SetUnencryptedHTTP2(true)
-	go func() { n.served <- n.server.Serve(ln) }()
+	n.serveGateway()
 	n.ready.Store(true)
-	n.log.Info("node started", "gateway", ln.Addr().String(), "store", storeName(cfg), "lease_ttl", cfg.Lease.TTL)
+	n.log.Info("node started", "gateway", ln.Addr().String(), "gateway_tls", n.gatewayTLS != nil, "cluster_tls", n.remoteTLS != nil,
+		"store", storeName(cfg), "lease_ttl", cfg.Lease.TTL)
 	return n, nil
 }
 
@@ -208,15 +213,21 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // Host is the node's profile Host.
 func (n *Node) Host() *profile.Host { return n.host }
 
-func (n *Node) mux() (http.Handler, error) {
+func (n *Node) mux() (_ http.Handler, err error) {
 	mux := http.NewServeMux()
 	var router gateway.Router = n.host
 	if n.router != nil {
 		router = n.router
 	}
-	path, h, err := gateway.New(router, gateway.NewMetrics(n.reg)).Handler(gateway.Options{
-		Token: n.cfg.Gateway.Token, MaxBodyBytes: n.maxBody,
-	})
+	opts := gateway.Options{Token: n.cfg.Gateway.Token, MaxBodyBytes: n.maxBody}
+	if opts.Tokens, err = gatewayTokens(n.cfg.Gateway.Tokens); err != nil {
+		return nil, err
+	}
+	path, h, err := gateway.New(router, gateway.NewMetrics(n.reg)).Handler(opts)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := gateway.NewAuth(opts.AllTokens())
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +241,7 @@ func (n *Node) mux() (http.Handler, error) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
-	mux.Handle(AdminDrainPath, n.adminDrain(n.cfg.Gateway.Token))
+	mux.Handle(AdminDrainPath, n.adminDrain(auth))
 	if n.cfg.Pprof {
 		pp := http.NewServeMux()
 		pp.HandleFunc("/debug/pprof/", pprof.Index)
@@ -238,7 +249,7 @@ func (n *Node) mux() (http.Handler, error) {
 		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.Handle("/debug/pprof/", gateway.RequireToken(n.cfg.Gateway.Token, pp))
+		mux.Handle("/debug/pprof/", auth.Require(gateway.ScopeAdmin, pp))
 	}
 	return mux, nil
 }
@@ -386,7 +397,8 @@ const remoteConnectAttempts = 1
 // Consul. The router learns the members from the membership's changes.
 func (n *Node) join(ctx context.Context) (err error) {
 	c := n.cfg
-	opts := remoteLimitOptions(n.maxBody)
+	tlsServer, tlsDial := n.remoteTLS.options()
+	opts := append(remoteLimitOptions(n.maxBody, tlsServer...), tlsDial...)
 	installWireLimits(n.system, n.maxBody)
 	if c.Cluster.AdvertisedHost != "" {
 		port := c.Cluster.Port
@@ -402,12 +414,17 @@ func (n *Node) join(ctx context.Context) (err error) {
 	rc.MaxRetryCount = remoteConnectAttempts
 	n.remote = remote.NewRemote(n.system, rc)
 	n.remote.Start()
-	n.router = NewRouter(RouterConfig{Host: n.host, System: n.system, Clock: n.clock, Logger: n.log, LeaseValid: n.lease.Valid})
+	rcfg := RouterConfig{Host: n.host, System: n.system, Clock: n.clock, Logger: n.log, LeaseValid: n.lease.Valid}
+	if n.remoteTLS != nil {
+		rcfg.Probe = n.remoteTLS.probe
+	}
+	n.router = NewRouter(rcfg)
 	if _, err := n.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRouterActor(n.host, n.clock, n.router.owner) }), routerName); err != nil {
 		return err
 	}
 	n.members, err = StartMembership(ctx, MembershipConfig{
 		ConsulAddress: c.Consul.Address,
+		Access:        consulAccess(c.Consul),
 		Service:       c.Consul.Service,
 		NodeID:        n.id,
 		Address:       n.system.Address(),

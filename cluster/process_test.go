@@ -311,7 +311,7 @@ func TestKillNineLosesNoDurableWrite(t *testing.T) {
 	// dead node's lease lapses. (The bound is loose for a noisy machine;
 	// BenchmarkRecovery measures it.)
 	before := w.snapshot()
-	maxBefore := w.maxVersions() // writes in flight at the kill may add to it; that is fine
+	maxBefore := w.maxVersions()                          // writes in flight at the kill may add to it; that is fine
 	deadline := killed.Add(3*time.Second + 3*time.Second) // lease TTL + margin
 	for p := range w.profiles {
 		for w.acked[p].Load() <= before[p] {

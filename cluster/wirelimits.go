@@ -41,10 +41,11 @@ const remoteMessageLimit = math.MaxInt32
 const maxWriterBatch = 1000
 
 // remoteLimitOptions configures a node's (or cluster client's) actor
-// remote for requests of at most maxForward bytes.
-func remoteLimitOptions(maxForward int) []remote.ConfigOption {
+// remote for requests of at most maxForward bytes, with server's gRPC
+// options besides (protoactor takes one list of them).
+func remoteLimitOptions(maxForward int, server ...grpc.ServerOption) []remote.ConfigOption {
 	return []remote.ConfigOption{
-		remote.WithServerOptions(grpc.MaxRecvMsgSize(remoteMessageLimit), grpc.MaxSendMsgSize(remoteMessageLimit)),
+		remote.WithServerOptions(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(remoteMessageLimit), grpc.MaxSendMsgSize(remoteMessageLimit)}, server...)...),
 		remote.WithCallOptions(grpc.MaxCallRecvMsgSize(remoteMessageLimit), grpc.MaxCallSendMsgSize(remoteMessageLimit)),
 		remote.WithEndpointWriterBatchSize(writerBatch(maxForward)),
 	}

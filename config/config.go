@@ -52,6 +52,17 @@ type ConsulConfig struct {
 	// or paused, leaves the other nodes' member lists about this long after
 	// its last heartbeat, and requests in flight to it fail then.
 	CheckTTL time.Duration `koanf:"check_ttl"`
+	// Token is the Consul ACL token (TokenFile: a file holding it); the
+	// node needs service:write on Service and read on the catalog.
+	Token     string `koanf:"token"`
+	TokenFile string `koanf:"token_file"`
+	// Scheme is "http" or "https" (the agent's HTTPS port).
+	Scheme string `koanf:"scheme"`
+	// TLS: CAFile verifies the agent's certificate (empty: the system
+	// roots), CertFile and KeyFile are a client certificate for an agent
+	// that verifies incoming clients, ServerName the name checked in the
+	// agent's certificate (empty: the host of Address).
+	TLS TLSConfig `koanf:"tls"`
 }
 
 type ClusterConfig struct {
@@ -60,15 +71,51 @@ type ClusterConfig struct {
 	Port int    `koanf:"port"`
 	// AdvertisedHost is what other nodes dial; empty means Host.
 	AdvertisedHost string `koanf:"advertised_host"`
+	// TLS is mutual TLS on the actor remote: every node and cluster client
+	// presents a certificate issued by a CA of CAFile and verifies its
+	// peers' against it. Required when Host is beyond loopback.
+	TLS TLSConfig `koanf:"tls"`
+}
+
+// TLSConfig names the PEM files of a TLS identity. The files are read
+// again when they change (certificate rotation without a restart).
+type TLSConfig struct {
+	// CAFile is the bundle of CAs whose certificates are accepted from
+	// peers.
+	CAFile string `koanf:"ca_file"`
+	// CertFile is this side's certificate chain (leaf first), KeyFile its
+	// private key.
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	// ServerName is the name checked in a server's certificate instead of
+	// the host dialled (empty: the host dialled).
+	ServerName string `koanf:"server_name"`
+}
+
+// Enabled reports whether any file is named.
+func (t TLSConfig) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != ""
 }
 
 type GatewayConfig struct {
 	// Listen is the HTTP address of the gateway and the health, metrics
 	// and pprof endpoints.
 	Listen string `koanf:"listen"`
-	// Token, if set, is required as "Authorization: Bearer <token>". A node
-	// refuses to listen beyond loopback without one.
+	// Token, if set, is accepted as "Authorization: Bearer <token>" with
+	// the admin scope. A node refuses to listen beyond loopback without a
+	// token (this one or Tokens).
 	Token string `koanf:"token"`
+	// Tokens are more bearer tokens, each with a scope (file only: the
+	// list is a section of the config file; the secrets come from files or
+	// environment variables).
+	Tokens []GatewayToken `koanf:"-"`
+	// TLS: with a certificate the gateway serves HTTPS (HTTP/1.1 and
+	// HTTP/2 for gRPC); without, HTTP/1.1 and h2c. A node refuses to
+	// listen beyond loopback without TLS unless AllowPlaintext.
+	TLS GatewayTLSConfig `koanf:"tls"`
+	// AllowPlaintext lets the gateway listen beyond loopback without TLS:
+	// for a load balancer or proxy that terminates TLS in front of it.
+	AllowPlaintext bool `koanf:"allow_plaintext"`
 	// MaxBodyBytes caps a request body on every transport, enforced as the
 	// bytes arrive; 0 means twice the document limit plus 64 KiB (a
 	// document sent as a JSON string is escaped). It is also the largest
@@ -82,6 +129,38 @@ type GatewayConfig struct {
 	ReadTimeout       time.Duration `koanf:"read_timeout"`
 	IdleTimeout       time.Duration `koanf:"idle_timeout"`
 }
+
+// GatewayTLSConfig names the gateway's certificate files.
+type GatewayTLSConfig struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	// ClientCAFile, if set, makes the gateway require a client certificate
+	// issued by one of its CAs (in addition to a bearer token).
+	ClientCAFile string `koanf:"client_ca_file"`
+}
+
+// Enabled reports whether the gateway serves TLS.
+func (t GatewayTLSConfig) Enabled() bool {
+	return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != ""
+}
+
+// GatewayToken is one bearer token the gateway accepts.
+type GatewayToken struct {
+	// Name identifies the token in messages (never the secret).
+	Name string
+	// Scope is "read", "game" or "admin" (TokenScopes).
+	Scope string
+	// Secret is the token itself, read by Load from the file or
+	// environment variable the config file names.
+	Secret string
+}
+
+// TokenScopes are the gateway's scopes, each allowing more than the one
+// before: read (Get, Status, ListVersions, GetVersion, ListPurchases,
+// Watch, PollEvents), game (what a game server does: also Acquire,
+// Heartbeat, Release, Update, Purchase, Save, Batch), admin (everything,
+// also Delete and Restore). docs/API.md has the table.
+func TokenScopes() []string { return []string{"read", "game", "admin"} }
 
 type LeaseConfig struct {
 	// TTL of the node's lease in the store; a crashed node's profiles move
@@ -124,7 +203,7 @@ func Default() Config {
 	return Config{
 		DataDir:  "./data",
 		Database: DatabaseConfig{MaxConns: 16},
-		Consul:   ConsulConfig{Service: "hearth", CheckTTL: time.Second},
+		Consul:   ConsulConfig{Service: "hearth", CheckTTL: time.Second, Scheme: "http"},
 		Cluster:  ClusterConfig{Host: "127.0.0.1"},
 		Gateway: GatewayConfig{
 			Listen:            "127.0.0.1:8080",
@@ -159,11 +238,26 @@ func help() map[string]string {
 		"consul.address":                    "Consul agent HTTP address (host:port); empty runs a single node",
 		"consul.service":                    "Consul service name shared by the cluster's nodes",
 		"consul.check_ttl":                  "TTL of the node's Consul health check (heartbeat every third): a silent node leaves the member lists after it",
+		"consul.token":                      "Consul ACL token (needs service:write on consul.service and read on its nodes); prefer consul.token_file or the environment over the command line",
+		"consul.token_file":                 "file holding the Consul ACL token (instead of consul.token)",
+		"consul.scheme":                     "http, or https for the agent's HTTPS port",
+		"consul.tls.ca_file":                "CA bundle verifying the Consul agent's HTTPS certificate (empty: the system roots)",
+		"consul.tls.cert_file":              "client certificate for a Consul agent that verifies incoming HTTPS clients",
+		"consul.tls.key_file":               "key of consul.tls.cert_file",
+		"consul.tls.server_name":            "name checked in the Consul agent's certificate (empty: the host of consul.address)",
 		"cluster.host":                      "host the node's actor remote listens on",
 		"cluster.port":                      "port the node's actor remote listens on (0: any free port)",
 		"cluster.advertised_host":           "host other nodes dial to reach this one (empty: cluster.host)",
+		"cluster.tls.ca_file":               "CA bundle for mutual TLS on the cluster port: nodes and cluster clients must present a certificate it issued (required with cluster.host beyond loopback; re-read when it changes)",
+		"cluster.tls.cert_file":             "this node's certificate for the cluster port (PEM, leaf first; used as server and client: needs both extended key usages; re-read when it changes)",
+		"cluster.tls.key_file":              "key of cluster.tls.cert_file (PEM; re-read when it changes)",
+		"cluster.tls.server_name":           "name every peer's cluster certificate carries, checked instead of the host dialled (empty: the host dialled must be in the certificate)",
 		"gateway.listen":                    "HTTP address of the gateway, /healthz, /readyz, /metrics and pprof",
-		"gateway.token":                     "bearer token required by the gateway; required to listen beyond loopback",
+		"gateway.token":                     "bearer token with the admin scope (more tokens with scopes: gateway.tokens in the config file); a token is required to listen beyond loopback",
+		"gateway.tls.cert_file":             "gateway certificate (PEM, leaf first): the gateway serves HTTPS, HTTP/1.1 and HTTP/2 (gRPC); re-read when it changes",
+		"gateway.tls.key_file":              "key of gateway.tls.cert_file (PEM; re-read when it changes)",
+		"gateway.tls.client_ca_file":        "CA bundle: when set, gateway clients must present a certificate it issued (mutual TLS, in addition to a token)",
+		"gateway.allow_plaintext":           "allow gateway.listen beyond loopback without gateway TLS: only behind a load balancer or proxy that terminates TLS",
 		"gateway.max_body_bytes":            "largest request body on any transport, refused with 413 as it arrives; also the largest request forwarded between nodes (0: twice the document limit plus 64 KiB)",
 		"gateway.read_header_timeout":       "time a client has to send a request's headers",
 		"gateway.read_timeout":              "time a client has to send a request's body (lifted once it is in: long answers and Watch streams are not cut)",
@@ -224,13 +318,12 @@ func (c Config) Validate() error {
 	if err != nil {
 		return bad("gateway.listen %q: %v", c.Gateway.Listen, err)
 	}
-	if c.Gateway.Token == "" && !isLoopback(host) {
-		return bad("gateway.listen %q is beyond loopback: set gateway.token (HEARTH_GATEWAY__TOKEN) so the gateway is not open to anyone", c.Gateway.Listen)
-	}
-	return nil
+	return c.validateSecurity(host)
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether a listening host is loopback only ("" and
+// 0.0.0.0 are every interface).
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -66,22 +66,28 @@ namespaces:
 	}
 }
 
-func TestRefusals(t *testing.T) {
+// writer returns a function writing files into a new temporary directory.
+func writer(t *testing.T) func(name, body string) string {
 	dir := t.TempDir()
-	write := func(name, body string) string {
+	return func(name, body string) string {
+		t.Helper()
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+func TestRefusals(t *testing.T) {
+	write := writer(t)
 	cases := []struct {
 		name string
 		args []string
 		env  []string
 		want []string // substrings of the message: where, which key, what is wrong
 	}{
-		{"open gateway without token", []string{"--gateway.listen", "0.0.0.0:8080"}, nil, []string{"gateway.token"}},
+		{"open gateway without token", []string{"--gateway.listen", "0.0.0.0:8080", "--gateway.allow_plaintext"}, nil, []string{"gateway.token"}},
 		{"cluster without database", []string{"--consul.address", "127.0.0.1:8500"}, nil, []string{"database.url"}},
 		{"renew too slow", []string{"--lease.renew", "10s", "--lease.ttl", "15s"}, nil, []string{"lease.renew"}},
 		{"safety margin eats the lease", []string{"--lease.safety_margin", "4s"}, nil, []string{"lease.safety_margin"}},
@@ -127,8 +133,8 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	if _, err := load(t, []string{"--gateway.listen", "0.0.0.0:8080", "--gateway.token", "s3cret"}, nil); err != nil {
-		t.Fatalf("open gateway with a token: %v", err)
+	if _, err := load(t, []string{"--gateway.listen", "0.0.0.0:8080", "--gateway.token", "s3cret", "--gateway.allow_plaintext"}, nil); err != nil {
+		t.Fatalf("open gateway with a token behind a TLS proxy: %v", err)
 	}
 }
 

@@ -57,7 +57,7 @@ type historyFile struct {
 // FlagSet returns the flags for every key, with their defaults and help.
 func FlagSet(name string) (*pflag.FlagSet, error) {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.String("config", "", "YAML config file (keys as below; namespaces only here)")
+	fs.String("config", "", "YAML config file (keys as below; namespaces and gateway.tokens only here)")
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(Default(), "koanf"), nil); err != nil {
 		return nil, err
@@ -104,6 +104,7 @@ func Load(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
 	}
 	path, _ := fs.GetString("config")
 	var nsRaw map[string]any
+	var tokRaw any
 	if path != "" {
 		fk := koanf.New(".")
 		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
@@ -117,6 +118,10 @@ func Load(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
 			nsRaw = m
 		}
 		fk.Delete("namespaces")
+		if v := fk.Get("gateway.tokens"); v != nil {
+			tokRaw = v
+			fk.Delete("gateway.tokens")
+		}
 		for _, key := range fk.Keys() {
 			if !k.Exists(key) {
 				return Config{}, fmt.Errorf("%w: config file %s: unknown key %q (--help lists them)", ErrInvalid, path, key)
@@ -161,6 +166,9 @@ func Load(fs *pflag.FlagSet, args []string, environ []string) (Config, error) {
 		return Config{}, err
 	}
 	c.Namespaces = ns
+	if c.Gateway.Tokens, err = gatewayTokens(path, tokRaw, environ); err != nil {
+		return Config{}, err
+	}
 	return c, c.Validate()
 }
 

@@ -54,9 +54,9 @@ var statuses = map[hearthv1.ErrorCode]Status{
 	hearthv1.ErrorCode_ERROR_CODE_OUT_OF_RANGE: {http.StatusBadRequest, connect.CodeOutOfRange, false,
 		"the number would overflow; fix the request"},
 	hearthv1.ErrorCode_ERROR_CODE_UNAUTHENTICATED: {http.StatusUnauthorized, connect.CodeUnauthenticated, false,
-		"send the header Authorization: Bearer, then the node's gateway.token"},
+		"send the header Authorization: Bearer, then a token the gateway knows (gateway.token or gateway.tokens)"},
 	hearthv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED: {http.StatusForbidden, connect.CodePermissionDenied, false,
-		"the credentials do not allow this method"},
+		"the token's scope does not allow this method (or an item of this Batch); use a token of the scope named in the message"},
 }
 
 // StatusOf is the row of code; an unknown code (a newer node's) is a

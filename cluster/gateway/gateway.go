@@ -12,6 +12,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -81,8 +83,12 @@ func New(router Router, metrics *Metrics) *Service {
 
 // Options configure the gateway's HTTP edge.
 type Options struct {
-	// Token, if set, is required as "Authorization: Bearer <token>".
+	// Token, if set, is accepted as "Authorization: Bearer <token>" with
+	// the admin scope (the node's gateway.token).
 	Token string
+	// Tokens are more accepted tokens, each with its scope. With neither
+	// Token nor Tokens the gateway is open.
+	Tokens []Token
 	// MaxBodyBytes caps a request body (after decompression) on every
 	// transport; larger ones are refused with TOO_LARGE as they arrive.
 	// <= 0 means DefaultMaxBodyBytes.
@@ -94,8 +100,18 @@ type Options struct {
 // string value is escaped, plus room for the rest of the request.
 const DefaultMaxBodyBytes = 2*4<<20 + 64<<10
 
-// Handler returns the path prefix and handler to mount: bearer auth first
-// (nothing is read for an unauthenticated request), then protobuf over
+// AllTokens is Tokens plus Token as an admin token.
+func (o Options) AllTokens() []Token {
+	all := append([]Token(nil), o.Tokens...)
+	if o.Token != "" {
+		all = append(all, Token{Name: "gateway.token", Secret: o.Token, Scope: ScopeAdmin})
+	}
+	return all
+}
+
+// Handler returns the path prefix and handler to mount: bearer auth and
+// the method's scope first (nothing is read for a refused request; a
+// Batch's items are checked once it is decoded), then protobuf over
 // gRPC, gRPC-Web and Connect to connect-go, and everything else to the
 // JSON API (unary application/json, or a JSON error saying what is
 // served). The server's ReadTimeout bounds slow clients: net/http lifts
@@ -115,6 +131,10 @@ func (s *Service) Handler(o Options) (string, http.Handler, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	auth, err := NewAuth(o.AllTokens())
+	if err != nil {
+		return "", nil, err
+	}
 	// connect-go caps each message; this caps the whole body (framing
 	// included) for every transport, in case a stream sends more.
 	bodyCap := int64(o.MaxBodyBytes) + 64<<10
@@ -126,7 +146,19 @@ func (s *Service) Handler(o Options) (string, http.Handler, error) {
 		}
 		api.ServeHTTP(w, r)
 	})
-	return path, RequireToken(o.Token, h), nil
+	method := func(r *http.Request) string { return strings.TrimPrefix(r.URL.Path, path) }
+	needFor := func(r *http.Request) (Scope, string) {
+		m := method(r)
+		return MethodScope(m), strconv.Quote(m)
+	}
+	refused := func(r *http.Request, code hearthv1.ErrorCode) {
+		op := method(r)
+		if _, ok := api.methods[op]; !ok {
+			op = "unknown" // any path: keep the metric's labels bounded
+		}
+		s.observe(op, code.String(), time.Now())
+	}
+	return path, auth.wrap(needFor, refused, h), nil
 }
 
 // binaryBody turns a failed body read (bad chunked encoding, a stalled
@@ -184,6 +216,9 @@ func (s *Service) unary(ctx context.Context, msg any) (proto.Message, error) {
 	var err error
 	switch m := pm.(type) {
 	case *hearthv1.BatchRequest: // many profiles: routed per owning node
+		if err := checkBatch(ctx, m); err != nil {
+			return nil, err
+		}
 		res, err = s.router.Batch(ctx, m)
 	case *hearthv1.PollEventsRequest:
 		res, err = s.router.PollEvents(ctx, m)

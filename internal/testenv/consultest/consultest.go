@@ -85,6 +85,10 @@ type Options struct {
 	// StartTimeout bounds how long Start and Restart wait for the agent to
 	// elect itself leader. Zero means 60 seconds.
 	StartTimeout time.Duration
+	// Args are more agent arguments, after the harness's own (a later
+	// flag wins): -hcl for ACLs or TLS, -https-port to open HTTPS. The
+	// HTTP port stays open: readiness is checked there.
+	Args []string
 }
 
 // Agent is a Consul agent for tests: a dev-mode agent started by Start, or
@@ -95,6 +99,7 @@ type Agent struct {
 	external     bool
 	startTimeout time.Duration
 	client       *http.Client
+	args         []string // Options.Args
 
 	// The fields below are unused for an external agent.
 	bin   string
@@ -129,6 +134,7 @@ type process struct {
 func Start(ctx context.Context, opts Options) (*Agent, error) {
 	a := &Agent{
 		startTimeout: opts.StartTimeout,
+		args:         opts.Args,
 		// No keep-alives: after Restart, pooled connections would point at
 		// the dead process, and idle connections outliving a test trip up
 		// goroutine-leak checkers.
@@ -242,6 +248,7 @@ func (a *Agent) launch(ctx context.Context) error {
 		"-server-port", strconv.Itoa(a.ports.server),
 		"-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1", "-https-port", "-1",
 	}
+	args = append(args, a.args...)
 	// Not CommandContext: ctx bounds startup, while the agent must outlive
 	// it until Stop.
 	cmd := exec.Command(a.bin, args...)
