@@ -27,10 +27,20 @@ func (m *Machine) onAcquireDone(now time.Time, e AcquireDone) {
 	}
 	m.acq.inflight = false
 	if m.phase != phaseAcquiring {
-		// Passivated (a drain) while asking. Ownership we got after all is
-		// given back at once; nothing was loaded or changed.
+		// Passivated (a drain, a rebalance) while asking. Ownership we got
+		// after all is given back at once; nothing was changed.
 		if e.Err == nil {
 			m.epoch = e.Acquired.Epoch
+			if e.Acquired.PreviousOwner != "" && m.passivating != nil && m.load(now, e.Acquired) == nil {
+				// A takeover: the previous owner may have acknowledged
+				// versions past its last save. A bare release would let
+				// the next owner continue from that save (a release means
+				// "everything acknowledged is saved") and issue those
+				// versions again, so the final save first records the
+				// version this activation rebased to, and releases.
+				m.flush(now)
+				return // SaveDone finishes the passivation
+			}
 			m.emit().Release = &ReleaseCall{Epoch: m.epoch}
 			return // ReleaseDone finishes the passivation
 		}

@@ -182,6 +182,7 @@ func TestVersionsNeverRepeatAfterATakeover(t *testing.T) {
 		{"takeover after a crash jumps past every earlier epoch", persistence.Acquired{Epoch: 9, PreviousOwner: "dead", Snapshot: snapshotOf(t, 4, 283, `{}`, nil)}, 8 << 32},
 		{"re-created after a delete", persistence.Acquired{Epoch: 4, Created: true}, 3 << 32},
 		{"takeover of a profile never saved", persistence.Acquired{Epoch: 2, PreviousOwner: "dead"}, 1 << 32},
+		{"released unsaved by earlier owners", persistence.Acquired{Epoch: 3}, 2 << 32},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -194,6 +195,57 @@ func TestVersionsNeverRepeatAfterATakeover(t *testing.T) {
 			u := h.send(incr("1", false))
 			if v := h.reply(u).(*hearthv1.UpdateResponse).GetVersion(); v != c.want+1 {
 				t.Fatalf("next version %d, want %d", v, c.want+1)
+			}
+		})
+	}
+}
+
+// TestTakeoverGivenBackRecordsItsVersion: an activation told to passivate
+// (a drain, a rebalance) while its acquire was in flight gives back the
+// ownership it got after all. After a takeover, the previous owner may have
+// acknowledged versions past its last save, so the activation saves the
+// version it rebased to before it releases: a bare release would tell the
+// next owner that the old snapshot holds everything acknowledged, and it
+// would issue the lost versions again.
+func TestTakeoverGivenBackRecordsItsVersion(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		acq          persistence.Acquired
+		wantSave     bool
+		wantVersion  int64
+		wantReleased bool
+	}{
+		{"takeover: save the rebased version, then release", persistence.Acquired{Epoch: 5, PreviousOwner: "dead", Snapshot: snapshotOf(t, 3, 100, `{"coins":1}`, nil)}, true, 4 << 32, true},
+		{"takeover of a never-saved profile", persistence.Acquired{Epoch: 2, PreviousOwner: "dead"}, true, 1 << 32, true},
+		{"clean handoff: nothing to record", persistence.Acquired{Epoch: 5, Snapshot: snapshotOf(t, 3, 100, `{"coins":1}`, nil)}, false, 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, true)
+			h.step(Passivate{Reason: "rebalance"})
+			r := h.step(AcquireDone{Acquired: c.acq})
+			if !c.wantSave {
+				if len(h.saves) != 0 || r.Release == nil {
+					t.Fatalf("saves %d, release %v: want a bare release", len(h.saves), r.Release)
+				}
+				return
+			}
+			if len(h.saves) != 1 || r.Release != nil {
+				t.Fatalf("saves %d, release %v: want one save that releases", len(h.saves), r.Release)
+			}
+			row := h.saves[0].Row
+			env, err := decodeEnvelope(row.Document)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !row.Release || row.Epoch != c.acq.Epoch || env.Version != c.wantVersion {
+				t.Fatalf("save {release %v epoch %d version %d}, want {true %d %d}", row.Release, row.Epoch, env.Version, c.acq.Epoch, c.wantVersion)
+			}
+			if h.m.phase == phaseEnded {
+				t.Fatal("ended before its final save committed")
+			}
+			h.saved(persistence.SaveSaved)
+			if h.m.phase != phaseEnded {
+				t.Fatal("not ended after its final save")
 			}
 		})
 	}

@@ -36,8 +36,13 @@ func versionBase(epoch int64) int64 {
 
 // rebaseVersion is the version an activation starts from, given the saved
 // version and how ownership was acquired.
+//
+// A profile with no snapshot at an epoch above 1 has had owners that saved
+// nothing: a re-created profile (its deleted predecessor issued versions),
+// or one whose earlier activations released it unsaved. Nothing is lost by
+// starting it at its epoch's base too.
 func rebaseVersion(saved int64, acq persistence.Acquired) int64 {
-	if acq.PreviousOwner == "" && !(acq.Created && acq.Epoch > 1) {
+	if acq.PreviousOwner == "" && (acq.Snapshot != nil || acq.Epoch <= 1) {
 		return saved // a clean handoff, or a brand-new profile
 	}
 	return max(saved, versionBase(acq.Epoch))
