@@ -722,3 +722,51 @@ func hostOf(t *testing.T, addr string) string {
 	}
 	return host
 }
+
+// TestDocsCreateEverySecret: the kubectl commands in docs/OPERATIONS.md
+// (Kubernetes) create every Secret the Deployment mounts, with every key
+// it mounts, so an operator who follows them gets pods that start.
+func TestDocsCreateEverySecret(t *testing.T) {
+	d, _ := node(t, load(t))
+	doc := string(check.Read(t, filepath.Join(check.RepoRoot(t), "docs", "OPERATIONS.md")))
+	created := map[string]map[string]bool{} // Secret -> keys
+	for line := range strings.Lines(strings.ReplaceAll(doc, "\\\n", " ")) {
+		f := strings.Fields(line)
+		i := slices.Index(f, "secret")
+		if i < 1 || f[i-1] != "create" || i+2 >= len(f) || !slices.Contains(f, "-n") || f[slices.Index(f, "-n")+1] != namespace {
+			continue
+		}
+		kind, name := f[i+1], f[i+2]
+		keys := map[string]bool{}
+		if kind == "tls" {
+			keys["tls.crt"], keys["tls.key"] = true, true
+		}
+		for _, a := range f[i+3:] {
+			for _, flag := range []string{"--from-file=", "--from-literal="} {
+				if v, ok := strings.CutPrefix(a, flag); ok {
+					key, _, hasKey := strings.Cut(v, "=")
+					if !hasKey {
+						key = filepath.Base(v) // --from-file=path: the file's name
+					}
+					keys[key] = true
+				}
+			}
+		}
+		created[name] = keys
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret == nil {
+			continue
+		}
+		keys, ok := created[v.Secret.SecretName]
+		if !ok {
+			t.Errorf("docs/OPERATIONS.md creates no Secret %s (volume %s)", v.Secret.SecretName, v.Name)
+			continue
+		}
+		for _, item := range v.Secret.Items {
+			if !keys[item.Key] {
+				t.Errorf("docs/OPERATIONS.md creates Secret %s without the key %s that volume %s mounts", v.Secret.SecretName, item.Key, v.Name)
+			}
+		}
+	}
+}
