@@ -14,6 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/hearth-profiles/hearth/config"
 	"github.com/hearth-profiles/hearth/deploy/grafana"
 	"github.com/hearth-profiles/hearth/deploy/internal/check"
 )
@@ -77,18 +78,7 @@ func TestComposeNodes(t *testing.T) {
 		if s.Build == nil || s.Build.Context != root || s.Build.Dockerfile != "deploy/Dockerfile" {
 			t.Errorf("%s: build %+v: want deploy/Dockerfile with the repository as its context", name, s.Build)
 		}
-		var environ []string
-		for k, v := range s.Environment {
-			if v == nil {
-				t.Errorf("%s: %s has no value", name, k)
-				continue
-			}
-			environ = append(environ, k+"="+*v)
-		}
-		cfg, err := check.NodeConfig(s.Command, environ)
-		if err != nil {
-			t.Fatalf("%s: the node would refuse its configuration: %v", name, err)
-		}
+		cfg := serviceConfig(t, s)
 		if cfg.Cluster.AdvertisedHost != name || cfg.Cluster.Port == 0 {
 			t.Errorf("%s: other nodes dial %s:%d, want its service name and a fixed port", name, cfg.Cluster.AdvertisedHost, cfg.Cluster.Port)
 		}
@@ -171,6 +161,25 @@ func TestComposeMountsExistingFiles(t *testing.T) {
 	if !slices.Contains(prom.Command, "--config.file=/etc/prometheus/prometheus.yml") {
 		t.Errorf("prometheus command %v does not read the mounted configuration", prom.Command)
 	}
+}
+
+// serviceConfig is the configuration a node service starts with, read by
+// the node's own loader from its command and environment.
+func serviceConfig(t *testing.T, s types.ServiceConfig) config.Config {
+	t.Helper()
+	var environ []string
+	for k, v := range s.Environment {
+		if v == nil {
+			t.Errorf("%s: %s has no value", s.Name, k)
+			continue
+		}
+		environ = append(environ, k+"="+*v)
+	}
+	cfg, err := check.NodeConfig(s.Command, environ)
+	if err != nil {
+		t.Fatalf("%s: the node would refuse its configuration: %v", s.Name, err)
+	}
+	return cfg
 }
 
 func parsePort(t *testing.T, s string) uint32 {

@@ -208,47 +208,122 @@ func containerPort(t *testing.T, c corev1.Container, name string) int32 {
 
 // Stand-ins for what Kubernetes fills in at run time.
 const (
-	testToken  = "test-token"
 	testPodIP  = "10.1.2.3"
 	testCPUReq = "2"
 )
 
-// nodeConfig loads the configuration the container would start with,
-// through the node's own loader: the ConfigMap's file where the container
-// mounts it, the container's environment with its references resolved.
-func nodeConfig(t *testing.T, m manifests, d *appsv1.Deployment, c corev1.Container) config.Config {
+// podFiles is the container's view of its volumes, laid out under a
+// temporary root: ConfigMap keys with their data, Secret items with a
+// stand-in content of their own ("secret NAME/KEY"), at the paths the
+// container mounts them. Only what a volume mount puts there exists.
+type podFiles struct {
+	root    string
+	secrets map[string]string // path in the container -> "Secret/key"
+	// inRoot rewrites the container's paths into root (mount paths
+	// longest first, so a nested mount wins).
+	inRoot *strings.Replacer
+}
+
+func layOutPod(t *testing.T, m manifests, d *appsv1.Deployment, c corev1.Container) podFiles {
 	t.Helper()
-	mounts := map[string]string{} // mount path -> ConfigMap name
+	pf := podFiles{root: t.TempDir(), secrets: map[string]string{}}
+	var mountPaths []string
 	for _, vm := range c.VolumeMounts {
-		for _, v := range d.Spec.Template.Spec.Volumes {
-			if v.Name == vm.Name && v.ConfigMap != nil {
-				mounts[vm.MountPath] = v.ConfigMap.Name
+		var v *corev1.Volume
+		for i := range d.Spec.Template.Spec.Volumes {
+			if d.Spec.Template.Spec.Volumes[i].Name == vm.Name {
+				v = &d.Spec.Template.Spec.Volumes[i]
 			}
 		}
+		if v == nil {
+			t.Fatalf("volume mount %s names no volume of the pod", vm.Name)
+		}
+		if vm.SubPath != "" {
+			t.Errorf("volume mount %s uses subPath: Kubernetes never updates it, so a renewed certificate would not reach the node", vm.Name)
+		}
+		files := map[string]string{} // path in the volume -> content
+		switch {
+		case v.ConfigMap != nil:
+			cm := m.configMaps[v.ConfigMap.Name]
+			if cm == nil {
+				t.Fatalf("volume %s: no ConfigMap %s", v.Name, v.ConfigMap.Name)
+			}
+			for k, data := range cm.Data {
+				files[k] = data
+			}
+		case v.Secret != nil:
+			if len(v.Secret.Items) == 0 {
+				t.Fatalf("volume %s: list the Secret's items, so the test knows which files exist", v.Name)
+			}
+			for _, item := range v.Secret.Items {
+				files[item.Path] = "secret " + v.Secret.SecretName + "/" + item.Key
+				pf.secrets[filepath.Join(vm.MountPath, item.Path)] = v.Secret.SecretName + "/" + item.Key
+			}
+		default:
+			t.Fatalf("volume %s: no stand-in for its kind", v.Name)
+		}
+		for rel, data := range files {
+			path := filepath.Join(pf.root, vm.MountPath, rel)
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mountPaths = append(mountPaths, vm.MountPath)
 	}
+	slices.SortFunc(mountPaths, func(a, b string) int { return len(b) - len(a) })
+	var pairs []string
+	for _, mp := range mountPaths {
+		pairs = append(pairs, mp+"/", filepath.Join(pf.root, mp)+"/")
+	}
+	pf.inRoot = strings.NewReplacer(pairs...)
+	// The config files must name paths inside the container: rewrite
+	// them in the files laid out too.
+	for _, mp := range mountPaths {
+		dir := filepath.Join(pf.root, mp)
+		_ = filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return os.WriteFile(path, []byte(pf.inRoot.Replace(string(b))), 0o600)
+		})
+	}
+	return pf
+}
+
+// inContainer is a path rewritten by inRoot, as the container sees it.
+func (pf podFiles) inContainer(path string) string {
+	if rel, ok := strings.CutPrefix(path, pf.root); ok {
+		return rel
+	}
+	return path
+}
+
+// nodeConfig loads the configuration the container would start with,
+// through the node's own loader, in the pod's files (layOutPod): the
+// ConfigMap's file where the container mounts it, token files where their
+// Secrets are mounted, the container's environment with its references
+// resolved.
+func nodeConfig(t *testing.T, m manifests, d *appsv1.Deployment, c corev1.Container) (config.Config, podFiles) {
+	t.Helper()
+	pf := layOutPod(t, m, d, c)
 	args := slices.Clone(c.Args)
 	for i, a := range args {
-		cm, ok := mounts[filepath.Dir(a)]
-		if !ok || !strings.HasPrefix(a, "/") {
-			continue
-		}
-		data, ok := m.configMaps[cm].Data[filepath.Base(a)]
-		if !ok {
-			t.Fatalf("argument %s: ConfigMap %s has no key %s", a, cm, filepath.Base(a))
-		}
-		path := filepath.Join(t.TempDir(), filepath.Base(a))
-		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		args[i] = path
+		args[i] = pf.inRoot.Replace(a)
 	}
 	var environ []string
 	for _, e := range c.Env {
-		value := e.Value
+		value := pf.inRoot.Replace(e.Value)
 		if src := e.ValueFrom; src != nil {
 			switch {
 			case src.SecretKeyRef != nil:
-				value = testToken
+				value = "secret " + src.SecretKeyRef.Name + "/" + src.SecretKeyRef.Key
 			case src.FieldRef != nil && src.FieldRef.FieldPath == "status.podIP":
 				value = testPodIP
 			case src.ResourceFieldRef != nil && src.ResourceFieldRef.Resource == "requests.cpu":
@@ -263,7 +338,7 @@ func nodeConfig(t *testing.T, m manifests, d *appsv1.Deployment, c corev1.Contai
 	if err != nil {
 		t.Fatalf("the node would refuse its configuration: %v", err)
 	}
-	return cfg
+	return cfg, pf
 }
 
 func TestNodeDeployment(t *testing.T) {
@@ -283,7 +358,7 @@ func TestNodeDeployment(t *testing.T) {
 		t.Errorf("replicas %v: want at least 3", d.Spec.Replicas)
 	}
 
-	cfg := nodeConfig(t, m, d, c)
+	cfg, pf := nodeConfig(t, m, d, c)
 	if cfg.Database.URL == "" || cfg.Consul.Address == "" {
 		t.Fatalf("the node would run alone on the embedded store: %+v", cfg)
 	}
@@ -296,14 +371,22 @@ func TestNodeDeployment(t *testing.T) {
 	if cfg.Cluster.AdvertisedHost != testPodIP {
 		t.Errorf("cluster.advertised_host %q: want the pod's IP", cfg.Cluster.AdvertisedHost)
 	}
-	if cfg.Gateway.Token != testToken {
-		t.Errorf("gateway.token does not come from the Secret")
+	checkTokens(t, cfg)
+	if !cfg.Cluster.TLS.Enabled() || cfg.Cluster.TLS.ServerName == "" {
+		t.Errorf("cluster.tls %+v: pods' IPs change, so every node's certificate carries one shared name that cluster.tls.server_name checks", cfg.Cluster.TLS)
+	}
+	if !cfg.Gateway.TLS.Enabled() || cfg.Gateway.AllowPlaintext {
+		t.Errorf("gateway: TLS %+v, allow_plaintext %v: tokens would cross the cluster network in the clear", cfg.Gateway.TLS, cfg.Gateway.AllowPlaintext)
 	}
 	if cfg.Node.ID != "" {
 		t.Errorf("node.id %q: ids are single-use in the store, so every pod start needs a new one (leave it empty)", cfg.Node.ID)
 	}
 
-	// Probes on the node's own endpoints.
+	// Probes on the node's own endpoints, in the scheme the gateway serves.
+	scheme := corev1.URISchemeHTTP
+	if cfg.Gateway.TLS.Enabled() {
+		scheme = corev1.URISchemeHTTPS
+	}
 	for name, want := range map[string]struct {
 		probe *corev1.Probe
 		path  string
@@ -313,8 +396,8 @@ func TestNodeDeployment(t *testing.T) {
 		"startup":   {c.StartupProbe, "/healthz"},
 	} {
 		p := want.probe
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want.path || p.HTTPGet.Port != intstr.FromString("gateway") {
-			t.Errorf("%s probe %+v: want GET %s on the gateway port", name, p, want.path)
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want.path || p.HTTPGet.Port != intstr.FromString("gateway") || p.HTTPGet.Scheme != scheme {
+			t.Errorf("%s probe %+v: want GET %s on the gateway port over %s", name, p, want.path, scheme)
 		}
 	}
 
@@ -347,18 +430,15 @@ func TestNodeDeployment(t *testing.T) {
 		t.Errorf("the node needs no Kubernetes API token")
 	}
 
-	// The database URL's certificate files are in a mounted Secret.
+	// Every file the configuration names (certificates, keys, the Consul
+	// token) is an item of a mounted Secret, readable by the node's user.
+	checkSecretFiles(t, d, cfg, pf)
 	u, err := url.Parse(cfg.Database.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.Query().Get("sslmode") != "verify-full" {
 		t.Errorf("database.url: sslmode %q, want verify-full", u.Query().Get("sslmode"))
-	}
-	for _, param := range []string{"sslrootcert", "sslcert", "sslkey"} {
-		if path := u.Query().Get(param); !secretFile(d, c, path) {
-			t.Errorf("database.url %s=%s is not a file of a mounted Secret", param, path)
-		}
 	}
 	for what, host := range map[string]string{"database.url": u.Hostname(), "consul.address": hostOf(t, cfg.Consul.Address)} {
 		if s := m.services[host]; s == nil || s.Spec.Type != corev1.ServiceTypeExternalName {
@@ -367,22 +447,66 @@ func TestNodeDeployment(t *testing.T) {
 	}
 }
 
-// secretFile says whether path is an item of a Secret volume the container
-// mounts.
-func secretFile(d *appsv1.Deployment, c corev1.Container, path string) bool {
-	for _, vm := range c.VolumeMounts {
-		for _, v := range d.Spec.Template.Spec.Volumes {
-			if v.Name != vm.Name || v.Secret == nil {
-				continue
-			}
-			for _, item := range v.Secret.Items {
-				if filepath.Join(vm.MountPath, item.Path) == path {
-					return true
-				}
-			}
+// checkTokens: an admin token and a game-scope token for game servers,
+// each from a Secret, none from the config file.
+func checkTokens(t *testing.T, cfg config.Config) {
+	t.Helper()
+	scopes := map[string]bool{}
+	if cfg.Gateway.Token != "" {
+		scopes["admin"] = true
+		if !strings.HasPrefix(cfg.Gateway.Token, "secret ") {
+			t.Errorf("gateway.token does not come from a Secret")
 		}
 	}
-	return false
+	for _, tok := range cfg.Gateway.Tokens {
+		scopes[tok.Scope] = true
+		if !strings.HasPrefix(tok.Secret, "secret ") {
+			t.Errorf("gateway.tokens %s does not come from a Secret", tok.Name)
+		}
+	}
+	for _, want := range []string{"admin", "game"} {
+		if !scopes[want] {
+			t.Errorf("no gateway token of scope %s (game servers should not hold an admin token)", want)
+		}
+	}
+}
+
+// checkSecretFiles: every file the configuration names is an item of a
+// Secret the container mounts (layOutPod put only those there), and the
+// Secret volumes are readable by the pod's group and no one else.
+func checkSecretFiles(t *testing.T, d *appsv1.Deployment, cfg config.Config, pf podFiles) {
+	t.Helper()
+	files, err := check.ConfigFiles(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cluster.tls.ca_file", "cluster.tls.key_file", "gateway.tls.key_file", "consul.token_file", "database.url sslkey"} {
+		if files[want] == "" {
+			t.Errorf("the configuration sets no %s", want)
+		}
+	}
+	for setting, path := range files {
+		inContainer := pf.inContainer(path)
+		if pf.secrets[inContainer] == "" {
+			t.Errorf("%s %s is no item of a Secret the container mounts", setting, inContainer)
+		} else if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s: %v", setting, err)
+		}
+	}
+	pod := d.Spec.Template.Spec
+	for _, v := range pod.Volumes {
+		if v.Secret == nil {
+			continue
+		}
+		mode := int32(0o644) // Kubernetes' default
+		if v.Secret.DefaultMode != nil {
+			mode = *v.Secret.DefaultMode
+		}
+		fsGroup := pod.SecurityContext != nil && pod.SecurityContext.FSGroup != nil
+		if mode&0o040 == 0 || mode&0o007 != 0 || !fsGroup {
+			t.Errorf("Secret volume %s: defaultMode %#o, fsGroup set %v: want files readable by the pod's fsGroup (the node's user) and not by others", v.Name, mode, fsGroup)
+		}
+	}
 }
 
 // Capacity plan (docs/OPERATIONS.md): a node holds this many resident
@@ -520,10 +644,13 @@ func TestNetworkPolicyGuardsTheRemote(t *testing.T) {
 
 // TestPrometheusFindsThePods: deploy/prometheus/kubernetes.yml loads with
 // Prometheus's own configuration loader and discovers the pods through the
-// headless Service, on the port that serves /metrics.
+// headless Service, on the port that serves /metrics, in the scheme the
+// gateway serves, checking its certificate for the gateway Service's name
+// (the pods are scraped by IP, which no certificate names).
 func TestPrometheusFindsThePods(t *testing.T) {
 	m := load(t)
-	_, c := node(t, m)
+	d, c := node(t, m)
+	cfgNode, _ := nodeConfig(t, m, d, c)
 	cfg, err := promconfig.LoadFile("../prometheus/kubernetes.yml", false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -550,6 +677,20 @@ func TestPrometheusFindsThePods(t *testing.T) {
 	}
 	if job.MetricsPath != "/metrics" {
 		t.Errorf("metrics path %s", job.MetricsPath)
+	}
+	if !cfgNode.Gateway.TLS.Enabled() {
+		if job.Scheme != "http" {
+			t.Errorf("scheme %s; the gateway serves plain HTTP", job.Scheme)
+		}
+		return
+	}
+	tc := job.HTTPClientConfig.TLSConfig
+	gatewayName := "hearth-gateway." + namespace + ".svc"
+	if job.Scheme != "https" || tc.CAFile == "" || tc.InsecureSkipVerify || tc.ServerName != gatewayName {
+		t.Errorf("scheme %s, tls_config %+v: the gateway serves HTTPS only; want https, its CA, and server_name %s (a name its certificate carries)", job.Scheme, tc, gatewayName)
+	}
+	if m.services["hearth-gateway"] == nil {
+		t.Errorf("no Service hearth-gateway, whose name the certificate carries")
 	}
 }
 
@@ -580,4 +721,52 @@ func hostOf(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	return host
+}
+
+// TestDocsCreateEverySecret: the kubectl commands in docs/OPERATIONS.md
+// (Kubernetes) create every Secret the Deployment mounts, with every key
+// it mounts, so an operator who follows them gets pods that start.
+func TestDocsCreateEverySecret(t *testing.T) {
+	d, _ := node(t, load(t))
+	doc := string(check.Read(t, filepath.Join(check.RepoRoot(t), "docs", "OPERATIONS.md")))
+	created := map[string]map[string]bool{} // Secret -> keys
+	for line := range strings.Lines(strings.ReplaceAll(doc, "\\\n", " ")) {
+		f := strings.Fields(line)
+		i := slices.Index(f, "secret")
+		if i < 1 || f[i-1] != "create" || i+2 >= len(f) || !slices.Contains(f, "-n") || f[slices.Index(f, "-n")+1] != namespace {
+			continue
+		}
+		kind, name := f[i+1], f[i+2]
+		keys := map[string]bool{}
+		if kind == "tls" {
+			keys["tls.crt"], keys["tls.key"] = true, true
+		}
+		for _, a := range f[i+3:] {
+			for _, flag := range []string{"--from-file=", "--from-literal="} {
+				if v, ok := strings.CutPrefix(a, flag); ok {
+					key, _, hasKey := strings.Cut(v, "=")
+					if !hasKey {
+						key = filepath.Base(v) // --from-file=path: the file's name
+					}
+					keys[key] = true
+				}
+			}
+		}
+		created[name] = keys
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret == nil {
+			continue
+		}
+		keys, ok := created[v.Secret.SecretName]
+		if !ok {
+			t.Errorf("docs/OPERATIONS.md creates no Secret %s (volume %s)", v.Secret.SecretName, v.Name)
+			continue
+		}
+		for _, item := range v.Secret.Items {
+			if !keys[item.Key] {
+				t.Errorf("docs/OPERATIONS.md creates Secret %s without the key %s that volume %s mounts", v.Secret.SecretName, item.Key, v.Name)
+			}
+		}
+	}
 }
