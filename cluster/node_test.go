@@ -20,7 +20,7 @@ import (
 	"github.com/hearth-profiles/hearth/messages/hearthv1/hearthv1connect"
 )
 
-func embeddedConfig(t *testing.T, dir string) config.Config {
+func embeddedConfig(t testing.TB, dir string) config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dir
@@ -28,7 +28,7 @@ func embeddedConfig(t *testing.T, dir string) config.Config {
 	return cfg
 }
 
-func startNode(t *testing.T, cfg config.Config) *Node {
+func startNode(t testing.TB, cfg config.Config) *Node {
 	t.Helper()
 	n, err := Start(context.Background(), cfg, nodestore.Open, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -37,7 +37,7 @@ func startNode(t *testing.T, cfg config.Config) *Node {
 	return n
 }
 
-func stopNode(t *testing.T, n *Node) {
+func stopNode(t testing.TB, n *Node) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
