@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/hearth-profiles/hearth/messages/hearthv1"
+	"github.com/hearth-profiles/hearth/messages/hearthv1/hearthv1connect"
 )
 
 // The gateway's cost per operation on a real node (embedded store, real
@@ -63,6 +69,44 @@ func BenchmarkGatewayBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkGatewayBatchProto: the same batches as BenchmarkGatewayBatch in
+// binary protobuf over the Connect protocol (connect-go's client, as a Go,
+// Unity or Unreal server with generated code sends them): no JSON on
+// either side.
+func BenchmarkGatewayBatchProto(b *testing.B) {
+	const items = 100
+	for _, callers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("items=%d/callers=%d", items, callers), func(b *testing.B) {
+			gw := benchGateway(b, "Batch")
+			base := strings.TrimSuffix(gw.url, "/hearth.v1.ProfileService/Batch")
+			client := hearthv1connect.NewProfileServiceClient(&http.Client{Transport: gw.tr}, base)
+			reqs := make([]*hearthv1.BatchRequest, callers)
+			for c := range reqs {
+				reqs[c] = &hearthv1.BatchRequest{}
+				for i := range items {
+					reqs[c].Items = append(reqs[c].Items, &hearthv1.BatchItem{Request: &hearthv1.BatchItem_Update{Update: &hearthv1.UpdateRequest{
+						Profile: &hearthv1.ProfileRef{Namespace: "bench", Id: fmt.Sprintf("p%d-%d", c, i)},
+						Operations: []*hearthv1.Operation{
+							{Kind: hearthv1.OperationKind_OPERATION_KIND_INCREMENT, Path: "/coins", Value: "1"},
+							{Kind: hearthv1.OperationKind_OPERATION_KIND_SET, Path: "/last", Value: `"x"`},
+						},
+					}}})
+				}
+			}
+			send := func(c int) {
+				res, err := client.Batch(context.Background(), connect.NewRequest(reqs[c]))
+				if err != nil || len(res.Msg.GetResults()) != items {
+					b.Errorf("batch: %v", err) // not Fatal: callers run on their own goroutines
+				}
+			}
+			for c := range reqs {
+				send(c)
+			}
+			runGatewayBench(b, callers, items, send)
+		})
+	}
+}
+
 func updateJSON(id string) string {
 	return fmt.Sprintf(`{"profile":{"namespace":"bench","id":%q},"operations":[`+
 		`{"kind":"OPERATION_KIND_INCREMENT","path":"/coins","value":"1"},`+
@@ -87,25 +131,25 @@ type gatewayPoster struct {
 	tr  *http.Transport
 }
 
+// post sends body; failures are b.Error, not Fatal: callers run on their
+// own goroutines.
 func (g *gatewayPoster) post(b *testing.B, body []byte) {
-	res, err := g.tr.RoundTrip(mustRequest(b, g.url, body))
+	req, err := http.NewRequest(http.MethodPost, g.url, bytes.NewReader(body))
 	if err != nil {
-		b.Fatal(err)
+		b.Error(err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := g.tr.RoundTrip(req)
+	if err != nil {
+		b.Error(err)
+		return
 	}
 	n, _ := io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || n == 0 {
-		b.Fatalf("POST %s: %d", g.url, res.StatusCode)
+		b.Errorf("POST %s: %d", g.url, res.StatusCode)
 	}
-}
-
-func mustRequest(b *testing.B, url string, body []byte) *http.Request {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return req
 }
 
 // runGatewayBench runs b.N requests over callers goroutines and reports

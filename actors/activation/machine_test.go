@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -455,10 +456,29 @@ func TestBadRequestsGetTypedErrors(t *testing.T) {
 			u.ExpectedVersion = 999
 			return h.send(u)
 		}, hearthv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT},
+		{"too many user ids", func() int {
+			ids := make([]string, persistence.MaxUserIDs+1)
+			for i := range ids {
+				ids[i] = fmt.Sprint("roblox:", i)
+			}
+			return h.send(&hearthv1.UpdateRequest{Profile: ref(), AddUserIds: ids})
+		}, hearthv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n := c.req()
 			h.mustCode(n, c.want)
+			// The code is its own field: a message never repeats a
+			// prefix ("invalid argument: invalid argument: ...").
+			msg := h.reply(n).(interface{ GetError() *hearthv1.Error }).GetError().GetMessage()
+			parts := strings.Split(msg, ": ")
+			for i := 1; i < len(parts); i++ {
+				if parts[i] == parts[i-1] {
+					t.Fatalf("message repeats %q: %q", parts[i], msg)
+				}
+			}
+			if strings.HasPrefix(strings.ToLower(msg), strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(c.want.String(), "ERROR_CODE_"), "_", " "))+":") {
+				t.Fatalf("message starts with its code: %q", msg)
+			}
 		})
 	}
 	// Messages name what the caller wrote, not internal prefixes.

@@ -553,3 +553,46 @@ func TestStatusDoesNotLoad(t *testing.T) {
 		t.Fatal("Status loaded the profile")
 	}
 }
+
+// TestReceiptsAcrossRestoreAndDelete pins what docs/ARCHITECTURE.md says a
+// replayed receipt does: after a Restore to a snapshot from before the
+// purchase, the receipt is still known (a duplicate, nothing granted
+// again); after a Delete, which erases the purchase history with the
+// profile, it is granted again to the re-created profile.
+func TestReceiptsAcrossRestoreAndDelete(t *testing.T) {
+	eachStore(t, func(t *testing.T, k storeKind) {
+		f := newFixture(t, k)
+		n := f.node("n1", func(c *Config) {
+			c.Namespaces = map[string]Namespace{"game": {History: persistence.Retention{Keep: 10}}}
+		})
+		r := ref("buyer")
+		buy := func() *hearthv1.PurchaseResponse {
+			res := call[*hearthv1.PurchaseResponse](t, n, &hearthv1.PurchaseRequest{Profile: r, ReceiptId: "r-1", ProductId: "gems-100",
+				Grant: []*hearthv1.Operation{incr("/gems", "100")}})
+			mustOK(t, res)
+			return res
+		}
+		mustOK(t, call[*hearthv1.UpdateResponse](t, n, &hearthv1.UpdateRequest{Profile: r, Durability: durable, Operations: []*hearthv1.Operation{set("/gems", "0")}}))
+		vs := call[*hearthv1.ListVersionsResponse](t, n, &hearthv1.ListVersionsRequest{Profile: r})
+		mustOK(t, vs)
+		before := vs.GetVersions()[0].GetSeq() // the snapshot without the purchase
+		if buy().GetDuplicate() {
+			t.Fatal("first delivery answered as a duplicate")
+		}
+		mustOK(t, call[*hearthv1.RestoreResponse](t, n, &hearthv1.RestoreRequest{Profile: r, Seq: before}))
+		if !buy().GetDuplicate() {
+			t.Fatal("a receipt replayed after a Restore was granted again")
+		}
+		if doc := storedDoc(t, f.store, r); doc["gems"] != float64(0) {
+			t.Fatalf("after restore and replay: %v, want the restored gems 0", doc)
+		}
+		mustOK(t, call[*hearthv1.DeleteResponse](t, n, &hearthv1.DeleteRequest{Profile: r}))
+		n.stopped(t, r)
+		if buy().GetDuplicate() {
+			t.Fatal("a receipt replayed after a Delete was answered from erased history")
+		}
+		if doc := storedDoc(t, f.store, r); doc["gems"] != float64(100) {
+			t.Fatalf("after delete and replay: %v, want gems 100 granted to the re-created profile", doc)
+		}
+	})
+}
