@@ -27,9 +27,6 @@ type Machine struct {
 	cfg *Config
 	key persistence.ProfileKey
 	ns  *Namespace
-	// profile names the profile in events, shared by all of them (events
-	// are not changed once published).
-	profile *hearthv1.ProfileRef
 	// jitter decorrelates the autosaves of profiles changed together.
 	jitter uint64
 
@@ -116,8 +113,7 @@ func New(cfg *Config, key persistence.ProfileKey, ns *Namespace, now time.Time, 
 	_, _ = h.Write([]byte(key.String()))
 	m := &Machine{
 		cfg: cfg, key: key, ns: ns, jitter: h.Sum64(), lastActivity: now,
-		acq:     &acquiring{create: create, since: now},
-		profile: &hearthv1.ProfileRef{Namespace: key.Namespace, Id: key.ID},
+		acq: &acquiring{create: create, since: now},
 	}
 	m.cfg.Metrics.Loaded.Inc()
 	m.askOwnership()
@@ -215,7 +211,11 @@ func (m *Machine) Version() int64 { return m.version }
 // EventSeq is the sequence number of the last event published.
 func (m *Machine) EventSeq() int64 { return m.eventSeq }
 
-func (m *Machine) ref() *hearthv1.ProfileRef { return m.profile }
+// ref is the profile's wire reference, made when an event or a read needs
+// it: kept on every activation it would cost each resident profile 80 bytes.
+func (m *Machine) ref() *hearthv1.ProfileRef {
+	return &hearthv1.ProfileRef{Namespace: m.key.Namespace, Id: m.key.ID}
+}
 
 // dirty reports whether memory holds changes the store does not.
 func (m *Machine) dirty() bool {

@@ -45,7 +45,16 @@ type eventLog struct {
 	epoch   int64
 	head    int64 // seq of the last event published
 	version int64 // the document version after the last event
+	ended   bool
 
+	// f is who follows the log: nil for a profile nobody polls or
+	// watches (most of a node's resident profiles), which then costs only
+	// the fields above (BenchmarkResidentProfiles).
+	f *followers
+}
+
+// followers are an eventLog's pollers and watchers.
+type followers struct {
 	// buf holds events with seq in [from, head] while buffering; nil when
 	// nobody polled since polledUntil.
 	buf         []*hearthv1.WatchEvent
@@ -54,7 +63,30 @@ type eventLog struct {
 
 	subs    map[*watchSub]struct{}
 	waiters []chan struct{} // polls waiting for an event
-	ended   bool
+}
+
+// firstSeq is the seq of the oldest event the log can hand out: its
+// oldest buffered one, or the next one when it buffers none.
+func (l *eventLog) firstSeq() int64 {
+	if l.f != nil && l.f.buf != nil {
+		return l.f.from
+	}
+	return l.head + 1
+}
+
+// followed returns the log's followers, making them if it has none.
+func (l *eventLog) followed() *followers {
+	if l.f == nil {
+		l.f = &followers{}
+	}
+	return l.f
+}
+
+// unfollowIfIdle drops followers that no longer follow anything.
+func (l *eventLog) unfollowIfIdle() {
+	if f := l.f; f != nil && f.buf == nil && len(f.subs) == 0 && len(f.waiters) == 0 {
+		l.f = nil
+	}
 }
 
 // watchSub is one Watch stream's subscription: events with Seq > after.
@@ -93,7 +125,7 @@ func newEventHub(clock clockwork.Clock, keep int, linger time.Duration) *eventHu
 // open starts key's log for the activation holding epoch, whose events so
 // far end at seq, with the document at version.
 func (h *eventHub) open(key persistence.ProfileKey, epoch, seq, version int64) *eventLog {
-	l := &eventLog{key: key, epoch: epoch, head: seq, from: seq + 1, version: version}
+	l := &eventLog{key: key, epoch: epoch, head: seq, version: version}
 	h.mu.Lock()
 	if old := h.logs[key]; old != nil {
 		// The previous activation's log; it has ended (the Host never runs
@@ -113,37 +145,43 @@ func (h *eventHub) publish(l *eventLog, events []*hearthv1.WatchEvent) {
 	now := h.clock.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if l.buf != nil && now.After(l.polledUntil) {
-		l.buf = nil // nobody polls any more
+	f := l.f
+	if f != nil && f.buf != nil && now.After(f.polledUntil) {
+		f.buf = nil // nobody polls any more
 	}
 	for _, ev := range events {
 		l.head = ev.GetSeq()
 		l.version = ev.GetVersion()
-		if l.buf != nil {
-			l.buf = append(l.buf, ev)
-			if over := len(l.buf) - h.keep; over > 0 {
-				clear(l.buf[:over])
-				l.buf = l.buf[over:]
-			}
-			l.from = l.head - int64(len(l.buf)) + 1
-		} else {
-			l.from = l.head + 1
+		if f == nil {
+			continue
 		}
-		for s := range l.subs {
+		if f.buf != nil {
+			f.buf = append(f.buf, ev)
+			if over := len(f.buf) - h.keep; over > 0 {
+				clear(f.buf[:over])
+				f.buf = f.buf[over:]
+			}
+			f.from = l.head - int64(len(f.buf)) + 1
+		}
+		for s := range f.subs {
 			s.deliver(ev)
 		}
 	}
 	l.wakeLocked()
+	l.unfollowIfIdle()
 }
 
 func (l *eventLog) wakeLocked() {
-	for _, w := range l.waiters {
+	if l.f == nil {
+		return
+	}
+	for _, w := range l.f.waiters {
 		select {
 		case w <- struct{}{}:
 		default:
 		}
 	}
-	l.waiters = nil
+	l.f.waiters = nil
 }
 
 // follow keeps the log's events from now on: an answer handed out a cursor
@@ -158,10 +196,11 @@ func (h *eventHub) follow(l *eventLog) {
 // startBuffer keeps the log's events (from its head on, if it kept none)
 // until linger after now. Called with the hub's mutex held.
 func (l *eventLog) startBuffer(now time.Time, linger time.Duration) {
-	l.polledUntil = now.Add(linger)
-	if l.buf == nil {
-		l.buf = make([]*hearthv1.WatchEvent, 0, 4)
-		l.from = l.head + 1
+	f := l.followed()
+	f.polledUntil = now.Add(linger)
+	if f.buf == nil {
+		f.buf = make([]*hearthv1.WatchEvent, 0, 4)
+		f.from = l.head + 1
 	}
 }
 
@@ -173,17 +212,19 @@ func (h *eventHub) subscribe(l *eventLog, s *watchSub) {
 		s.deliver(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED})
 		return
 	}
-	if l.subs == nil {
-		l.subs = make(map[*watchSub]struct{})
+	f := l.followed()
+	if f.subs == nil {
+		f.subs = make(map[*watchSub]struct{})
 	}
-	l.subs[s] = struct{}{}
+	f.subs[s] = struct{}{}
 }
 
 func (h *eventHub) unsubscribe(key persistence.ProfileKey, s *watchSub) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if l := h.logs[key]; l != nil {
-		delete(l.subs, s)
+	if l := h.logs[key]; l != nil && l.f != nil {
+		delete(l.f.subs, s)
+		l.unfollowIfIdle()
 	}
 }
 
@@ -201,10 +242,12 @@ func (h *eventHub) endLocked(l *eventLog) {
 		return
 	}
 	l.ended = true
-	for s := range l.subs {
-		s.deliver(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED, Seq: l.head + 1})
+	if l.f != nil {
+		for s := range l.f.subs {
+			s.deliver(&hearthv1.WatchEvent{Kind: hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED, Seq: l.head + 1})
+		}
+		l.f.subs = nil
 	}
-	l.subs = nil
 	l.wakeLocked()
 	if h.logs[l.key] == l {
 		delete(h.logs, l.key)
@@ -212,7 +255,7 @@ func (h *eventHub) endLocked(l *eventLog) {
 	// Keep it a while for pollers that follow it (its events end with
 	// ENDED), and forget the ones ended longer ago.
 	now := h.clock.Now()
-	if l.buf != nil {
+	if l.f != nil && l.f.buf != nil {
 		h.ended[l.key] = l
 		h.endedOrder = append(h.endedOrder, endedLog{log: l, at: now})
 	}
@@ -271,7 +314,7 @@ func (h *eventHub) collect(keys []persistence.ProfileKey, cursors []*hearthv1.Ev
 			// activates it. A poller following the activation that ended
 			// gets its last events and ENDED; a poller whose cursor cannot
 			// be served may have missed events.
-			if e := h.ended[keys[i]]; e != nil && ok && epoch == e.epoch && seq+1 >= e.from && seq <= e.head {
+			if e := h.ended[keys[i]]; e != nil && ok && epoch == e.epoch && seq+1 >= e.firstSeq() && seq <= e.head {
 				if seq < e.head {
 					pe.Events = e.since(seq)
 					news = true
@@ -291,7 +334,7 @@ func (h *eventHub) collect(keys []persistence.ProfileKey, cursors []*hearthv1.Ev
 			continue // starts from now
 		}
 		switch {
-		case !ok || epoch != l.epoch || seq > l.head || seq+1 < l.from:
+		case !ok || epoch != l.epoch || seq > l.head || seq+1 < l.firstSeq():
 			pe.Resync = true
 			news = true
 		case seq < l.head:
@@ -301,7 +344,8 @@ func (h *eventHub) collect(keys []persistence.ProfileKey, cursors []*hearthv1.Ev
 	}
 	if !news {
 		for _, l := range logs {
-			l.waiters = append(l.waiters, woken)
+			f := l.followed() // startBuffer made them; followed says so
+			f.waiters = append(f.waiters, woken)
 		}
 	}
 	return out, news
@@ -309,7 +353,7 @@ func (h *eventHub) collect(keys []persistence.ProfileKey, cursors []*hearthv1.Ev
 
 // since copies the buffered events after seq (which must be buffered).
 func (l *eventLog) since(seq int64) []*hearthv1.WatchEvent {
-	return append([]*hearthv1.WatchEvent(nil), l.buf[int(seq+1-l.from):]...)
+	return append([]*hearthv1.WatchEvent(nil), l.f.buf[int(seq+1-l.f.from):]...)
 }
 
 // forget removes a finished poll's wake-up channel from the logs.
@@ -318,15 +362,15 @@ func (h *eventHub) forget(keys []persistence.ProfileKey, woken chan struct{}) {
 	defer h.mu.Unlock()
 	for _, k := range keys {
 		l := h.logs[k]
-		if l == nil {
+		if l == nil || l.f == nil {
 			continue
 		}
-		kept := l.waiters[:0]
-		for _, w := range l.waiters {
+		kept := l.f.waiters[:0]
+		for _, w := range l.f.waiters {
 			if w != woken {
 				kept = append(kept, w)
 			}
 		}
-		l.waiters = kept
+		l.f.waiters = kept
 	}
 }

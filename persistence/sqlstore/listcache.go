@@ -29,8 +29,29 @@ type listCache struct {
 }
 
 type listEntry struct {
-	epoch     int64
-	seqs, mss []int64
+	epoch int64
+	// pairs holds each retained snapshot's seq and save time (Unix ms),
+	// interleaved: one small array per profile instead of two, since the
+	// cache holds an entry for every resident profile.
+	pairs []int64
+}
+
+// newListEntry records a profile's retained seqs and their save times.
+func newListEntry(epoch int64, seqs, mss []int64) listEntry {
+	pairs := make([]int64, 0, 2*len(seqs))
+	for i, seq := range seqs {
+		pairs = append(pairs, seq, mss[i])
+	}
+	return listEntry{epoch: epoch, pairs: pairs}
+}
+
+// lists returns the retained seqs and their save times.
+func (e listEntry) lists() (seqs, mss []int64) {
+	seqs, mss = make([]int64, 0, len(e.pairs)/2), make([]int64, 0, len(e.pairs)/2)
+	for i := 0; i+1 < len(e.pairs); i += 2 {
+		seqs, mss = append(seqs, e.pairs[i]), append(mss, e.pairs[i+1])
+	}
+	return seqs, mss
 }
 
 func newListCache(max int) *listCache {

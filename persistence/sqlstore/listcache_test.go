@@ -11,12 +11,11 @@ func (c *listCache) shift(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.entries {
-		mss := make([]int64, len(e.mss))
-		for i, ms := range e.mss {
-			mss[i] = ms - d.Milliseconds()
+		seqs, mss := e.lists()
+		for i := range mss {
+			mss[i] -= d.Milliseconds()
 		}
-		e.mss = mss
-		c.entries[k] = e
+		c.entries[k] = newListEntry(e.epoch, seqs, mss)
 	}
 }
 

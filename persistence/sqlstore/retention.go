@@ -93,7 +93,8 @@ func (s *Store) planRetention(ctx context.Context, rows []persistence.SaveRow) (
 	var ns, id []string
 	for _, r := range rows {
 		if e, now, ok := s.lists.get(r.Key, r.Epoch); ok {
-			lists[r.Key] = listed{now: now, seqs: e.seqs, mss: e.mss}
+			seqs, mss := e.lists()
+			lists[r.Key] = listed{now: now, seqs: seqs, mss: mss}
 			continue
 		}
 		ns, id = append(ns, r.Key.Namespace), append(id, r.Key.ID)

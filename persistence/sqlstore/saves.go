@@ -191,7 +191,7 @@ func (s *Store) Save(ctx context.Context, nodeID string, rows []persistence.Save
 		r := rows[i]
 		results[i].Outcome, results[i].Epoch, results[i].Seq = persistence.SaveSaved, r.Epoch, r.Seq
 		if sv.pruned {
-			s.lists.put(r.Key, listEntry{epoch: r.Epoch, seqs: a.keptSeqInts[i], mss: a.keptMSInts[i]})
+			s.lists.put(r.Key, newListEntry(r.Epoch, a.keptSeqInts[i], a.keptMSInts[i]))
 		} else {
 			s.lists.forget(r.Key) // saved from a stale plan: read the list next time
 		}
