@@ -167,6 +167,16 @@ func (h *eventHub) publish(l *eventLog, events []*hearthv1.WatchEvent) {
 			s.deliver(ev)
 		}
 	}
+	if events[len(events)-1].GetKind() == hearthv1.WatchEventKind_WATCH_EVENT_KIND_ENDED {
+		// The activation has ended, though its actor has yet to stop: a
+		// poll from now on is told the profile is not loaded here (its
+		// watchers had their ENDED above).
+		if f != nil {
+			f.subs = nil
+		}
+		h.endLocked(l)
+		return
+	}
 	l.wakeLocked()
 	l.unfollowIfIdle()
 }
