@@ -86,3 +86,43 @@ func TestValidateBinaryRoundTrip(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// FuzzValidPassAgrees: Validate's fast pass (valid) and its describing walk
+// (validateMessage) agree on every message a binary decoder accepts: the
+// fast pass must not let through what the walk refuses, nor refuse what it
+// accepts (Validate would then answer nil for a bad request).
+func FuzzValidPassAgrees(f *testing.F) {
+	ref := &hearthv1.ProfileRef{Namespace: "game", Id: "p"}
+	seeds := []proto.Message{
+		&hearthv1.BatchRequest{Items: []*hearthv1.BatchItem{
+			{Request: &hearthv1.BatchItem_Update{Update: &hearthv1.UpdateRequest{Profile: ref, Durability: 3}}},
+			{Request: &hearthv1.BatchItem_Acquire{Acquire: &hearthv1.AcquireRequest{Profile: ref, Mode: hearthv1.AcquireMode_ACQUIRE_MODE_STEAL}}},
+		}},
+		&hearthv1.BatchRequest{Items: []*hearthv1.BatchItem{
+			{Request: &hearthv1.BatchItem_Update{Update: &hearthv1.UpdateRequest{Profile: ref, Operations: []*hearthv1.Operation{{Kind: 42, Path: "/a"}}}}},
+		}},
+		&hearthv1.BatchRequest{Items: []*hearthv1.BatchItem{
+			{Request: &hearthv1.BatchItem_Update{Update: &hearthv1.UpdateRequest{Profile: ref, Durability: hearthv1.Durability_DURABILITY_DURABLE,
+				Operations: []*hearthv1.Operation{{Kind: hearthv1.OperationKind_OPERATION_KIND_INCREMENT, Path: "/a", Value: "1"}}}}},
+		}},
+	}
+	for _, m := range seeds {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(protowire.AppendVarint(protowire.AppendTag(b, 99, protowire.VarintType), 1))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m hearthv1.BatchRequest
+		if proto.Unmarshal(b, &m) != nil {
+			return
+		}
+		r := m.ProtoReflect()
+		fast, walk := valid(r), validateMessage(r, "")
+		if fast != (walk == nil) {
+			t.Fatalf("fast pass %v, walk %v, for %v", fast, walk, &m)
+		}
+	})
+}
