@@ -14,7 +14,9 @@
 # Needs a PostgreSQL (DB) with durable settings and a Consul agent
 # (CONSUL) already running, python3 for the summary. Environment: RUNS (3),
 # DURATION (15s), SERVERS (32), PLAYERS (2000), LATENCIES ("0 300us"),
-# LANES ("memory durable cold"), TARGETS ("sql-lock gateway cluster"), OUT.
+# LANES ("memory durable cold"), TARGETS ("sql-lock gateway cluster"),
+# NODES (1: node processes spawned for gateway and cluster), RATE (0: as
+# fast as they go; else total operations per second), OUT.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,6 +29,8 @@ PLAYERS=${PLAYERS:-2000}
 LATENCIES=${LATENCIES:-0 300us}
 LANES=${LANES:-memory durable cold}
 TARGETS=${TARGETS:-sql-lock gateway cluster}
+NODES=${NODES:-1}
+RATE=${RATE:-0}
 OUT=${OUT:-$(mktemp -d /tmp/hearth-bench.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -53,13 +57,13 @@ for run in $(seq 1 "$RUNS"); do
 				fi
 				case $target in
 				sql-lock) how=(-baseline sql-lock) ;;
-				gateway) how=(-spawn 1 -node-bin "$bin/node" -consul "$CONSUL") ;;
-				cluster) how=(-spawn 1 -transport cluster -node-bin "$bin/node" -consul "$CONSUL") ;;
+				gateway) how=(-spawn "$NODES" -node-bin "$bin/node" -consul "$CONSUL") ;;
+				cluster) how=(-spawn "$NODES" -transport cluster -node-bin "$bin/node" -consul "$CONSUL") ;;
 				esac
 				name="$target.$lane.lat$lat.run$run"
 				echo "==> $name" >&2
 				"$bin/loadtest" "${how[@]}" -db "$DB" -db-latency "$lat" -duration "$DURATION" \
-					-servers "$servers" -players "$players" -durable-share "$share" $only \
+					-servers "$servers" -players "$players" -durable-share "$share" -rate "$RATE" $only \
 					-report "$OUT/$name.json" >"$OUT/$name.txt" 2>&1 || {
 					echo "run $name failed; see $OUT/$name.txt" >&2
 					exit 1
