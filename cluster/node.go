@@ -161,6 +161,15 @@ func Start(ctx context.Context, cfg config.Config, open StoreOpener, log *slog.L
 				n.router.NotifyReleased(key)
 			}
 		},
+		// A request turned away by a handoff goes to the new owner rather
+		// than starting the profile here again.
+		Owns: func(key persistence.ProfileKey) bool {
+			if n.router == nil {
+				return true
+			}
+			_, local := n.router.owner(key)
+			return local
+		},
 	})
 	if err != nil {
 		n.closeAll()

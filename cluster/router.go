@@ -184,10 +184,18 @@ func (r *Router) Request(ctx context.Context, msg proto.Message) (proto.Message,
 		return nil, err
 	}
 	backoff := 20 * time.Millisecond
-	for {
+	for moves := 0; ; {
 		owner, local := r.owner(key)
 		if local {
-			return r.host.Request(ctx, msg)
+			res, err := r.host.Request(ctx, msg)
+			var mv *profile.MovedError
+			if errors.As(err, &mv) && moves < maxLocalMoves {
+				// A handoff turned it away and the view now names another
+				// owner: route again (it was not applied).
+				moves++
+				continue
+			}
+			return res, err
 		}
 		if owner.Address == "" {
 			return nil, messages.Errorf(hearthv1.ErrorCode_ERROR_CODE_UNAVAILABLE, "no cluster member is known to serve %s", key)
@@ -222,6 +230,11 @@ func (r *Router) Request(ctx context.Context, msg proto.Message) (proto.Message,
 		backoff = min(2*backoff, time.Second)
 	}
 }
+
+// maxLocalMoves bounds how often one request follows a local handoff to
+// a new owner before the caller gets the (retryable) MovedError: views
+// flapping back and forth must not spin.
+const maxLocalMoves = 3
 
 var (
 	// errMemberLeft: the owner left the membership, or its connection

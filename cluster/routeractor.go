@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/jonboulle/clockwork"
@@ -68,7 +69,17 @@ func (ra *routerActor) Receive(c actor.Context) {
 			}
 			return
 		}
-		ra.serve(c, m, func(ctx context.Context) (proto.Message, error) { return ra.host.Request(ctx, m) })
+		ra.serve(c, m, func(ctx context.Context) (proto.Message, error) {
+			res, err := ra.host.Request(ctx, m)
+			var mv *profile.MovedError
+			if errors.As(err, &mv) {
+				// A handoff turned it away here: the sender routes again.
+				if moved := ra.movedAway(m); moved != nil {
+					return moved, nil
+				}
+			}
+			return res, err
+		})
 	}
 }
 

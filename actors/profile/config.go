@@ -76,6 +76,14 @@ type Config struct {
 	// profile with everything saved (a passivation), so the node can tell
 	// the profile's next owner to take it now instead of at its next poll.
 	OnReleased func(key persistence.ProfileKey)
+	// Owns, if set, reports whether this node owns key by its routing
+	// view. A request that an activation turned away (it was passivating:
+	// a handoff) is then started again here only if the node still owns
+	// the profile; otherwise Request answers a *MovedError and the router
+	// sends it to the new owner. Without it the request would start a new
+	// activation here, which the new owner would wait for until the next
+	// handoff pass.
+	Owns func(key persistence.ProfileKey) bool
 }
 
 // ErrConfig reports an unusable Config.

@@ -87,6 +87,10 @@ type faultStore struct {
 	gate     chan struct{} // when non-nil, Save waits for it to close
 	fail     error         // when non-nil, Save fails with it without writing
 	saves    chan []persistence.SaveRow
+	// acquireGate, when non-nil, holds AcquireBatch until it closes;
+	// acquiring is signalled as each such call starts.
+	acquireGate chan struct{}
+	acquiring   chan struct{}
 }
 
 func newFaultStore(s persistence.Store) *faultStore {
@@ -113,7 +117,27 @@ func (f *faultStore) Save(ctx context.Context, node string, rows []persistence.S
 
 func (f *faultStore) AcquireBatch(ctx context.Context, node string, reqs []persistence.AcquireRequest) ([]persistence.AcquireResult, error) {
 	defer f.acquires.Add(1)
+	f.mu.Lock()
+	gate, started := f.acquireGate, f.acquiring
+	f.mu.Unlock()
+	if gate != nil {
+		started <- struct{}{}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	return f.Store.AcquireBatch(ctx, node, reqs)
+}
+
+// holdAcquires makes acquisitions wait until the returned gate closes;
+// started receives one value as each begins to wait.
+func (f *faultStore) holdAcquires() (gate, started chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.acquireGate, f.acquiring = make(chan struct{}), make(chan struct{}, 16)
+	return f.acquireGate, f.acquiring
 }
 
 func (f *faultStore) hold() chan struct{} {

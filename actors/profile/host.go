@@ -178,11 +178,19 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 			return nil, err
 		}
 		if !answered {
-			continue // it stopped without seeing the request: follow it
+			// It stopped without seeing the request: follow it, here if
+			// the profile is still this node's.
+			if h.movedAway(key) {
+				return nil, movedError(key)
+			}
+			continue
 		}
 		if _, ok := res.(activation.NotServing); ok {
 			if err := waitDone(ctx, e); err != nil {
 				return nil, err
+			}
+			if h.movedAway(key) {
+				return nil, movedError(key)
 			}
 			continue
 		}
@@ -193,6 +201,12 @@ func (h *Host) Request(ctx context.Context, msg proto.Message) (proto.Message, e
 		return h.gate(out, nil)
 	}
 	return nil, unavailable("profile %s kept moving; retry", key)
+}
+
+// movedAway reports whether the node's routing view gives key to another
+// node (Config.Owns).
+func (h *Host) movedAway(key persistence.ProfileKey) bool {
+	return h.cfg.Owns != nil && !h.cfg.Owns(key)
 }
 
 // awaitReply waits for an activation's answer. answered is false when the

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -595,4 +598,72 @@ func TestReceiptsAcrossRestoreAndDelete(t *testing.T) {
 			t.Fatalf("after delete and replay: %v, want gems 100 granted to the re-created profile", doc)
 		}
 	})
+}
+
+// TestTurnedAwayRequestFollowsTheNewOwner: a request queued in an activation
+// that a handoff passivates (here while it still acquires) is not applied;
+// if the node no longer owns the profile by its routing view (Config.Owns)
+// it comes back as a *MovedError for the router to send on, instead of
+// starting the profile here again (which the new owner would then wait for
+// until the next handoff pass). While the node owns it, it is served here.
+func TestTurnedAwayRequestFollowsTheNewOwner(t *testing.T) {
+	for _, owned := range []bool{false, true} {
+		t.Run(fmt.Sprintf("owned=%v", owned), func(t *testing.T) {
+			f := newFixture(t, storeKinds()[0])
+			var owns atomic.Bool
+			owns.Store(true)
+			n := f.node("n1", func(c *Config) { c.Owns = func(persistence.ProfileKey) bool { return owns.Load() } })
+			r := ref("moving")
+			gate, started := f.store.holdAcquires()
+			ch := async(n, &hearthv1.UpdateRequest{Profile: r, Operations: []*hearthv1.Operation{set("/a", "1")}})
+			select {
+			case <-started:
+			case <-time.After(wait):
+				t.Fatal("no acquisition started")
+			}
+			owns.Store(owned) // the view moves the profile (or not)
+			passivated := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				defer cancel()
+				passivated <- n.host.Passivate(ctx, r, "rebalance")
+			}()
+			// The passivation turns the queued update away (the activation
+			// has stopped serving) before the acquisition it waits for
+			// returns.
+			key := mustKey(t, r)
+			for deadline := time.Now().Add(wait); ; {
+				n.host.mu.Lock()
+				e := n.host.entries[key]
+				ending := e != nil && e.ending
+				n.host.mu.Unlock()
+				if ending {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the passivation did not stop the activation serving")
+				}
+				time.Sleep(time.Millisecond) // polling a state, not timing
+			}
+			f.store.mu.Lock()
+			f.store.acquireGate = nil
+			f.store.mu.Unlock()
+			close(gate)
+			if err := <-passivated; err != nil {
+				t.Fatal(err)
+			}
+			res := <-ch
+			if !owned {
+				e, ok := res.(*hearthv1.Error)
+				if !ok || e.GetCode() != codeUnavailable || !strings.Contains(e.GetMessage(), "moved to another node") {
+					t.Fatalf("a request turned away from a profile owned elsewhere: %v", res)
+				}
+				if doc := storedDoc(t, f.store, r); doc != nil {
+					t.Fatalf("the moved request was applied: %v", doc)
+				}
+				return
+			}
+			mustOK(t, res.(*hearthv1.UpdateResponse))
+		})
+	}
 }
