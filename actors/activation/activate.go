@@ -58,6 +58,13 @@ func (m *Machine) onAcquireDone(now time.Time, e AcquireDone) {
 	case errors.As(e.Err, &held):
 		m.acq.held = held
 		m.acq.waited = true
+		if m.acq.notified {
+			// The release notice overtook this answer: ask again now
+			// rather than at the next poll.
+			m.acq.notified = false
+			m.askOwnership()
+			return
+		}
 		m.waitAndAsk(now, min(max(held.Remaining(), time.Millisecond), m.cfg.Timing.HandoffPoll))
 	case errors.Is(e.Err, persistence.ErrLeaseExpired):
 		m.fail(errorf(codeUnavailable, "node %s lost its lease and cannot take profiles; retry on another node", m.cfg.NodeID))
@@ -88,7 +95,15 @@ func (m *Machine) waitAndAsk(now time.Time, d time.Duration) {
 // onOwnerReleased: the previous owner says it released the profile; ask
 // now instead of at the next poll.
 func (m *Machine) onOwnerReleased(time.Time) {
-	if m.phase == phaseAcquiring && !m.acq.inflight && !m.acq.retryAt.IsZero() {
+	if m.phase != phaseAcquiring {
+		return
+	}
+	switch {
+	case m.acq.inflight:
+		// The acquire in flight may have read the row before the release
+		// committed; if it answers "held", ask once more at once.
+		m.acq.notified = true
+	case !m.acq.retryAt.IsZero():
 		m.askOwnership()
 	}
 }

@@ -92,6 +92,9 @@ type acquiring struct {
 	retryAt  time.Time // when to ask again (zero: not waiting)
 	held     *persistence.HeldError
 	waited   bool
+	// notified: the previous owner's release notice came while an
+	// acquire was in flight, whose read may predate the release.
+	notified bool
 }
 
 // readyPool recycles the Ready an activation fills during a Step.

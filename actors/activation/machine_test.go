@@ -75,6 +75,27 @@ func TestWaitingForThePreviousOwner(t *testing.T) {
 		h.owned(persistence.Acquired{Epoch: 2})
 		h.mustCode(g, hearthv1.ErrorCode_ERROR_CODE_UNSPECIFIED)
 	})
+	t.Run("a notice that overtakes the acquire in flight asks again at once", func(t *testing.T) {
+		h := newHarness(t, true)
+		g := h.send(get(""))
+		// The acquire is in flight (its read may predate the release)
+		// when the notice arrives: nothing to do yet.
+		if r := h.step(OwnerReleased{}); r.Acquire != nil {
+			t.Fatalf("asked twice at once: %+v", r)
+		}
+		r := h.step(AcquireDone{Err: held})
+		if r.Acquire == nil {
+			t.Fatalf("held after a release notice: waits until %v instead of asking again", r.WakeAt)
+		}
+		// Only once: a second "held" waits for the poll.
+		if r := h.step(AcquireDone{Err: held}); r.Acquire != nil || r.WakeAt.IsZero() {
+			t.Fatalf("a second held answer must wait: %+v", r)
+		}
+		h.unanswered(g)
+		h.advance(h.cfg.Timing.HandoffPoll)
+		h.owned(persistence.Acquired{Epoch: 2})
+		h.mustCode(g, hearthv1.ErrorCode_ERROR_CODE_UNSPECIFIED)
+	})
 	t.Run("gives up after ActivationWait with retry_after", func(t *testing.T) {
 		h := newHarness(t, true, func(c *Config, _ *Namespace) { c.Timing.ActivationWait = 2 * time.Second })
 		g := h.send(get(""))
