@@ -141,6 +141,7 @@ func (r *Router) SetMembers(self string, members []Member) {
 		}
 	}
 	r.rebuildLocked()
+	r.log.Info("member list changed", "members", len(members))
 }
 
 // rebuildLocked publishes the view for the current members and suspects,
