@@ -329,6 +329,23 @@ func TestHostileRequestsSingleNode(t *testing.T) {
 	rss := rssBytes(t, n.cmd.Process.Pid)
 
 	runHostile(t, g, hostileCases("victim"), "victim", version)
+	// Reading profiles that were never written answers NOT_FOUND and
+	// writes nothing (issue 9: 300 Gets made 300 rows): Get, Status and
+	// history reads of 100 made-up ids.
+	for i := range 100 {
+		ref := fmt.Sprintf(`{"profile":{"namespace":"game","id":"nobody-%d"}`, i)
+		for _, c := range []struct{ method, body string }{
+			{"Get", ref + `,"path":"/n"}`}, {"Status", ref + `}`}, {"ListVersions", ref + `}`},
+		} {
+			status, out := g.call(c.method, c.body)
+			if c.method == "Get" && (status != 404 || fmt.Sprint(out["error"]) == "<nil>") {
+				t.Fatalf("Get of a profile never written: %d %v", status, out)
+			}
+			if status >= 500 {
+				t.Fatalf("%s of a profile never written: %d %v", c.method, status, out)
+			}
+		}
+	}
 
 	if grown := rssBytes(t, n.cmd.Process.Pid) - rss; grown > 100<<20 {
 		t.Errorf("the node's memory grew by %d MiB over the hostile requests", grown>>20)
