@@ -83,17 +83,7 @@ func startTLSNodes(t *testing.T, c *testCluster, pki *clusterPKI, names ...strin
 // sees n members.
 func dialMembers(t *testing.T, ctx context.Context, c *testCluster, tlsc config.TLSConfig, n int) *ClientConn {
 	t.Helper()
-	conn, err := DialCluster(ctx, ClientConfig{ConsulAddress: consul.HTTPAddr(), Service: c.service, TLS: tlsc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for len(conn.Members()) != n {
-		if ctx.Err() != nil {
-			t.Fatalf("client sees %v", conn.Members())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return conn
+	return dialUntilMembers(t, ctx, ClientConfig{ConsulAddress: consul.HTTPAddr(), Service: c.service, TLS: tlsc}, n)
 }
 
 // setVia writes /via on profiles 0..n-1 through conn.

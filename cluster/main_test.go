@@ -1,11 +1,8 @@
 package cluster
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/hearth-profiles/hearth/internal/testenv/consultest"
 	"github.com/hearth-profiles/hearth/internal/testenv/pgtest"
@@ -18,18 +15,4 @@ var (
 	pg     *pgtest.Server
 )
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	srv, err := pgtest.Start(ctx, pgtest.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cluster tests: cannot start PostgreSQL:", err)
-		os.Exit(1)
-	}
-	pg = srv
-	code := consultest.Main(m, &consul)
-	if err := pg.Stop(); err != nil && code == 0 {
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(consultest.Around(m, &consul), &pg)) }

@@ -489,6 +489,24 @@ func environWithoutHearth() []string {
 	return out
 }
 
+// dialUntilMembers dials a cluster client with cfg and waits until it sees
+// n members.
+func dialUntilMembers(t *testing.T, ctx context.Context, cfg ClientConfig, n int) *ClientConn {
+	t.Helper()
+	conn, err := DialCluster(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(conn.Members()) != n {
+		if ctx.Err() != nil {
+			conn.Close()
+			t.Fatalf("client sees %v", conn.Members())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return conn
+}
+
 // TestClusterClient: a Go game server joins as a cluster client (Consul,
 // no profiles hosted) and its requests reach the owning nodes directly.
 func TestClusterClient(t *testing.T) {
@@ -497,17 +515,8 @@ func TestClusterClient(t *testing.T) {
 	c.waitMembers(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := DialCluster(ctx, ClientConfig{ConsulAddress: consul.HTTPAddr(), Service: c.service})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialUntilMembers(t, ctx, ClientConfig{ConsulAddress: consul.HTTPAddr(), Service: c.service}, 2)
 	defer conn.Close()
-	for len(conn.Members()) != 2 {
-		if ctx.Err() != nil {
-			t.Fatalf("client sees %v", conn.Members())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	cl := client.New(conn, client.Options{})
 	for i := range 20 {
 		if _, err := cl.Update(ctx, &hearthv1.UpdateRequest{Profile: profileRef(i), Durability: hearthv1.Durability_DURABILITY_DURABLE,

@@ -243,14 +243,9 @@ func recoveryRun(b *testing.B, fault string) recovery {
 		r.inFlight = max(r.inFlight, load.inFlightAt(p, t0))
 	}
 	r.medianProfile = time.Duration(median(perProfile))
-	if testing.Verbose() {
+	if testing.Verbose() && len(affected) > 0 {
 		// The slowest write's failed attempts: where a handoff's tail goes.
-		var slow int
-		for _, p := range affected {
-			if load.slowestWrite(p, t0, end) > load.slowestWrite(slow, t0, end) {
-				slow = p
-			}
-		}
+		slow := affected[slices.Index(r.latency, slices.Max(r.latency))]
 		b.Logf("slowest write: profile %d, %v", slow, load.slowestWrite(slow, t0, end).Round(time.Millisecond))
 		for _, a := range load.failedSince(slow, t0) {
 			b.Logf("  failed attempt at +%v after %v: %s", a.sent.Sub(t0).Round(time.Millisecond), a.done.Sub(a.sent).Round(time.Millisecond), a.err)

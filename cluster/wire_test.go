@@ -440,17 +440,8 @@ func TestHostileRequestsForwarded(t *testing.T) {
 		// A 1 MiB forwarding limit, so a 2 MiB value (which the owner
 		// would accept: it is under the document limit) must be refused
 		// by the size check, before it is sent.
-		conn, err := DialCluster(ctx, ClientConfig{ConsulAddress: consul.HTTPAddr(), Service: c.service, MaxRequestBytes: 1 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := dialUntilMembers(t, ctx, ClientConfig{ConsulAddress: consul.HTTPAddr(), Service: c.service, MaxRequestBytes: 1 << 20}, 2)
 		defer conn.Close()
-		for len(conn.Members()) != 2 {
-			if ctx.Err() != nil {
-				t.Fatalf("client sees %v", conn.Members())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
 		ref := &hearthv1.ProfileRef{Namespace: "game", Id: far}
 		start := time.Now()
 		res, err := conn.Request(ctx, &hearthv1.UpdateRequest{Profile: ref, Operations: []*hearthv1.Operation{

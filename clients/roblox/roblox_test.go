@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -52,21 +51,7 @@ var nodeBinary = sync.OnceValues(func() (string, error) {
 	return nodetest.Build(ctx, dir)
 })
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	srv, err := pgtest.Start(ctx, pgtest.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "roblox tests: cannot start PostgreSQL:", err)
-		os.Exit(1)
-	}
-	pg = srv
-	code := consultest.Main(m, &consul)
-	if err := pg.Stop(); err != nil && code == 0 {
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(consultest.Around(m, &consul), &pg)) }
 
 // nodeEnv are the nodes' settings for these tests: leases far longer than
 // nodetest's 3 s, because these tests do not kill nodes, and a node that

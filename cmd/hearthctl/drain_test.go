@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-profiles/hearth/internal/testenv/nodetest"
 	"github.com/hearth-profiles/hearth/messages/hearthv1"
 )
 
@@ -20,11 +21,13 @@ import (
 func TestNodeDrainAndNodesList(t *testing.T) {
 	e := newEnv(t)
 	service := "hearthctl-" + strings.ToLower(t.Name())
-	a := e.startProc("node-a", service)
-	b := e.startProc("node-b", service)
+	c := nodetest.Start(t, 0, nodetest.Options{DatabaseURL: e.db, ConsulAddr: consul.HTTPAddr(), Service: service,
+		Token: testToken, Env: []string{"HEARTH_PROFILES__AUTOSAVE_INTERVAL=1h"}})
+	a, b := c.Add("node-a"), c.Add("node-b")
+	c.WaitMembers(2)
 
 	// Memory updates through b: each lands on its owner, a or b.
-	cb := clientAt(b.gateway)
+	cb := clientAt(b.Gateway)
 	ctx := context.Background()
 	const profiles = 8
 	for i := range profiles {
@@ -45,10 +48,10 @@ func TestNodeDrainAndNodesList(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	owned := 0
-	for i, want := range []*proc{a, b} {
+	for i, want := range []*nodetest.Node{a, b} {
 		n := list.Nodes[i]
-		if n.ID != want.id || n.State != "live" || n.Address != want.gateway || n.Consul == nil || n.Consul.Status != "passing" || n.Consul.Node != want.id {
-			t.Errorf("node %s: %+v consul %+v", want.id, n, n.Consul)
+		if n.ID != want.ID || n.State != "live" || n.Address != want.Gateway || n.Consul == nil || n.Consul.Status != "passing" || n.Consul.Node != want.ID {
+			t.Errorf("node %s: %+v consul %+v", want.ID, n, n.Consul)
 		}
 		owned += n.Profiles
 	}
@@ -57,7 +60,7 @@ func TestNodeDrainAndNodesList(t *testing.T) {
 	}
 	text := e.ctl("nodes", "list")
 	wantCode(t, text, 0, "nodes list")
-	if !strings.Contains(text.stdout, "node-a") || !strings.Contains(text.stdout, b.gateway) {
+	if !strings.Contains(text.stdout, "node-a") || !strings.Contains(text.stdout, b.Gateway) {
 		t.Errorf("nodes list table:\n%s", text)
 	}
 
@@ -67,33 +70,33 @@ func TestNodeDrainAndNodesList(t *testing.T) {
 	if !strings.Contains(r.stderr, "401") {
 		t.Errorf("wrong token:\n%s", r)
 	}
-	r = e.ctl("node", "drain", "node-a", "--address", b.gateway)
+	r = e.ctl("node", "drain", "node-a", "--address", b.Gateway)
 	wantCode(t, r, exitError, "drain of node-a at node-b's address")
 	if !strings.Contains(r.stderr, "409") {
 		t.Errorf("mismatched node id:\n%s", r)
 	}
-	if !ready(b.gateway) {
-		t.Fatalf("node-b is not ready after refused drains:\n%s", b.logs())
+	if !ready(b.Gateway) {
+		t.Fatalf("node-b is not ready after refused drains:\n%s", b.Logs())
 	}
 
 	r = e.ctl("--json", "node", "drain", "node-b")
 	wantCode(t, r, 0, "drain node-b")
 	res := decodeJSON[drainResult](t, r)
-	if res.Node != "node-b" || res.Address != b.gateway || !res.Finished {
+	if res.Node != "node-b" || res.Address != b.Gateway || !res.Finished {
 		t.Errorf("drain: %+v", res)
 	}
-	if code := b.exitCode(t, 30*time.Second); code != 0 {
-		t.Errorf("node-b exited %d after an admin drain:\n%s", code, b.logs())
+	if code, exited := b.ExitCode(30 * time.Second); !exited || code != 0 {
+		t.Fatalf("node-b exited %v with %d after an admin drain:\n%s", exited, code, b.Logs())
 	}
-	if logs := b.logs(); !strings.Contains(logs, "draining (admin request)") || !strings.Contains(logs, "drained") {
+	if logs := b.Logs(); !strings.Contains(logs, "draining (admin request)") || !strings.Contains(logs, "drained") {
 		t.Errorf("node-b's log does not show the drain:\n%s", logs)
 	}
-	if ready(b.gateway) {
+	if ready(b.Gateway) {
 		t.Error("node-b still answers /readyz")
 	}
 
 	// Nothing lost: a serves every memory update.
-	ca := clientAt(a.gateway)
+	ca := clientAt(a.Gateway)
 	for i := range profiles {
 		got, err := ca.Get(ctx, &hearthv1.GetRequest{Profile: ref("game", fmt.Sprintf("p%d", i)), Path: "/coins"})
 		if err != nil || got.GetValue() != fmt.Sprint(i) {

@@ -32,21 +32,7 @@ var (
 	consul *consultest.Agent
 )
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	srv, err := pgtest.Start(ctx, pgtest.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hearthctl tests: cannot start PostgreSQL:", err)
-		os.Exit(1)
-	}
-	pg = srv
-	code := consultest.Main(m, &consul)
-	if err := pg.Stop(); err != nil && code == 0 {
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(consultest.Around(m, &consul), &pg)) }
 
 const testToken = "t0ken"
 

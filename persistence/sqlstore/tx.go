@@ -36,11 +36,20 @@ var errConflict = errors.New("concurrent change")
 // fn may run several times and must have no effects outside the
 // transaction.
 func (s *Store) runTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return s.retry(ctx, func(ctx context.Context) error {
+		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+	})
+}
+
+// retry runs attempt, a whole transaction, through cockroach-go's retry
+// helper: again after a retryable failure (with jittered, doubling
+// backoff), up to TxAttempts times.
+func (s *Store) retry(ctx context.Context, attempt func(context.Context) error) error {
 	backoff := 2 * time.Millisecond
-	attempt := 0
+	n := 0
 	err := crdb.ExecuteCtx(crdb.WithMaxRetries(ctx, s.opts.TxAttempts-1), func(ctx context.Context, _ ...any) error {
-		attempt++
-		if attempt > 1 {
+		n++
+		if n > 1 {
 			// Full jitter: conflicting transactions (two nodes racing for
 			// one profile) spread out instead of colliding again in lockstep.
 			select {
@@ -50,15 +59,15 @@ func (s *Store) runTx(ctx context.Context, fn func(pgx.Tx) error) error {
 			}
 			backoff = min(backoff*2, 100*time.Millisecond)
 		}
-		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		err := attempt(ctx)
 		if err != nil && retryable(err) {
 			return retryLater{err}
 		}
 		return err
 	})
 	var rl retryLater
-	if errors.As(err, &rl) && attempt >= s.opts.TxAttempts {
-		return fmt.Errorf("transaction still conflicting after %d attempts: %w", attempt, rl.err)
+	if errors.As(err, &rl) && n >= s.opts.TxAttempts {
+		return fmt.Errorf("transaction still conflicting after %d attempts: %w", n, rl.err)
 	}
 	if errors.As(err, &rl) {
 		return rl.err
@@ -99,32 +108,7 @@ func retryable(err error) bool {
 // afresh). A failed attempt's transaction is rolled back before its
 // connection goes back to the pool.
 func (s *Store) runPipelined(ctx context.Context, queue func(*pgx.Batch), read func(pgx.BatchResults) error) error {
-	backoff := 2 * time.Millisecond
-	attempt := 0
-	err := crdb.ExecuteCtx(crdb.WithMaxRetries(ctx, s.opts.TxAttempts-1), func(ctx context.Context, _ ...any) error {
-		attempt++
-		if attempt > 1 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(rand.N(backoff) + time.Millisecond):
-			}
-			backoff = min(backoff*2, 100*time.Millisecond)
-		}
-		err := s.pipelinedOnce(ctx, queue, read)
-		if err != nil && retryable(err) {
-			return retryLater{err}
-		}
-		return err
-	})
-	var rl retryLater
-	if errors.As(err, &rl) && attempt >= s.opts.TxAttempts {
-		return fmt.Errorf("transaction still conflicting after %d attempts: %w", attempt, rl.err)
-	}
-	if errors.As(err, &rl) {
-		return rl.err
-	}
-	return err
+	return s.retry(ctx, func(ctx context.Context) error { return s.pipelinedOnce(ctx, queue, read) })
 }
 
 func (s *Store) pipelinedOnce(ctx context.Context, queue func(*pgx.Batch), read func(pgx.BatchResults) error) (err error) {

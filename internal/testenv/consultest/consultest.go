@@ -47,7 +47,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/hearth-profiles/hearth/internal/testenv/sharedmain"
@@ -367,11 +366,24 @@ func (a *Agent) leader(ctx context.Context) (string, error) {
 // os.Exit(consultest.Main(m, &agent)) in TestMain. If the agent cannot start
 // it reports why and returns 1, so a missing Consul fails the run instead of
 // silently skipping the integration tests.
-func Main(m *testing.M, agent **Agent) int {
+func Main(m sharedmain.Tests, agent **Agent) int {
 	return sharedmain.Run(m, "consultest", "Consul", resolveTimeout,
 		func(ctx context.Context) (*Agent, error) { return Start(ctx, Options{}) },
 		func(x *Agent) string { return x.HTTPAddr() }, agent)
 }
+
+// Around is Main as a run another harness can wrap: a binary that needs a
+// database too uses os.Exit(pgtest.Main(consultest.Around(m, &agent), &srv)).
+func Around(m sharedmain.Tests, agent **Agent) sharedmain.Tests {
+	return around{m: m, agent: agent}
+}
+
+type around struct {
+	m     sharedmain.Tests
+	agent **Agent
+}
+
+func (a around) Run() int { return Main(a.m, a.agent) }
 
 // resolveBin finds the consul binary; see the package doc for the order.
 func resolveBin(ctx context.Context, bin string) (string, error) {

@@ -121,6 +121,15 @@ func (n *Node) WaitExit(within time.Duration) bool {
 	}
 }
 
+// ExitCode waits up to within for the process to exit and returns its exit
+// status (-1 if a signal ended it); ok is false if it did not exit.
+func (n *Node) ExitCode(within time.Duration) (code int, ok bool) {
+	if !n.WaitExit(within) {
+		return -1, false
+	}
+	return n.cmd.ProcessState.ExitCode(), true
+}
+
 // Build compiles cmd/node into dir and returns the binary's path. It runs
 // `go build` from the module that holds this package, so it works from any
 // test package's directory.

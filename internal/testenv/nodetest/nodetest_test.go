@@ -2,7 +2,6 @@ package nodetest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,21 +19,7 @@ var (
 	pg     *pgtest.Server
 )
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	srv, err := pgtest.Start(ctx, pgtest.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "nodetest: cannot start PostgreSQL:", err)
-		os.Exit(1)
-	}
-	pg = srv
-	code := consultest.Main(m, &consul)
-	if err := pg.Stop(); err != nil && code == 0 {
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(consultest.Around(m, &consul), &pg)) }
 
 func post(t *testing.T, base, method, body string) (int, string) {
 	t.Helper()

@@ -340,8 +340,9 @@ func (s *Server) exec(ctx context.Context, stmt string) error {
 // server, stores it in *srv, runs the tests and stops the server. Use it as
 // os.Exit(pgtest.Main(m, &srv)) in TestMain. If the server cannot start it
 // reports why and returns 1, so a missing PostgreSQL fails the run instead
-// of silently skipping the integration tests.
-func Main(m *testing.M, srv **Server) int {
+// of silently skipping the integration tests. m may be another harness's
+// run (consultest.Around) to share both servers.
+func Main(m sharedmain.Tests, srv **Server) int {
 	return sharedmain.Run(m, "pgtest", "PostgreSQL", defaultStartTimeout+30*time.Second,
 		func(ctx context.Context) (*Server, error) { return Start(ctx, Options{}) },
 		func(x *Server) string { return x.URL() }, srv)

@@ -9,19 +9,23 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"testing"
 	"time"
 )
 
 // Server is a harness-owned server that can be stopped.
 type Server interface{ Stop() error }
 
+// Tests is what Run runs around a server: a *testing.M, or another
+// harness's run around one (so a binary can share a database and an agent:
+// pgtest.Main(consultest.Around(m, &agent), &srv)).
+type Tests interface{ Run() int }
+
 // Run starts one server for the whole test binary, stores it in *out, runs
 // the tests and stops it. If the server cannot start it reports why and
 // returns 1, so a missing server fails the run instead of silently skipping
 // the integration tests. name prefixes the messages ("pgtest"), what names
 // the server ("PostgreSQL"), addr says where it listens.
-func Run[S Server](m *testing.M, name, what string, timeout time.Duration,
+func Run[S Server](m Tests, name, what string, timeout time.Duration,
 	start func(context.Context) (S, error), addr func(S) string, out *S) int {
 	// So that -test.v, -test.timeout and friends are known; start ignores flags.
 	if !flag.Parsed() {
